@@ -1,0 +1,17 @@
+"""san_plugin: Scale Adaptive Networks for timm and MMPretrain.
+
+``import san_plugin`` gives the core API and registers the ``san_*`` timm models.
+MMPretrain users load ``san_plugin.mm`` through ``custom_imports`` in their config.
+"""
+from .core import (ConversionReport, MetaConv2d, PrivateBatchNorm2d, ScaleEncoding, bake, convert,
+                   get_controller, san_resolution, scale_distillation_loss, set_mode)
+
+try:
+    from . import timm  # noqa: F401  (registers san_* models and timm conv kinds)
+except ImportError as error:  # timm is optional for the core
+    if 'timm' not in str(error):
+        raise
+
+__version__ = '0.1.0'
+__all__ = ['ConversionReport', 'MetaConv2d', 'PrivateBatchNorm2d', 'ScaleEncoding', 'bake', 'convert',
+           'get_controller', 'san_resolution', 'scale_distillation_loss', 'set_mode']

@@ -1,0 +1,92 @@
+"""MetaConv2d: a convolution whose kernel is generated from the resolution encoding."""
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from .conv_kinds import KernelOp
+from .meta_learner import build_kernel_generator
+from .scale import ScaleController
+
+
+def _weightless_copy(conv: nn.Module) -> nn.Module:
+    """A copy of ``conv`` that keeps its class and hyper-parameters but no parameters."""
+    shell = copy.copy(conv)
+    shell._parameters = {name: None for name in conv._parameters}
+    return copy.deepcopy(shell)
+
+
+class MetaConv2d(nn.Module):
+    """A 2-D convolution whose kernel comes from a meta learner fed ``eps(S)``.
+
+    Stride, padding (and padding mode), dilation, groups, kernel shape and the layer's
+    own forward (e.g. timm's dynamic 'same' padding or weight standardisation) are those
+    of the layer it replaces. The conv bias, if any, is shared by all resolutions. In
+    eval mode without autograd the generated kernel is cached per encoding; the cache is
+    keyed on the meta learner's parameter versions, so it is never stale.
+
+    Args:
+        conv: the layer to replace; its weight becomes the meta learner's bias ``B``.
+        controller: the model's :class:`ScaleController` (gives the active ``eps``).
+        kernel_op: how this layer type applies a kernel (see ``conv_kinds``).
+        meta_hidden: hidden width of an MLP meta learner, None for the affine one.
+
+    Example:
+        >>> conv = nn.Conv2d(3, 8, 3, padding=1)
+        >>> ctrl = ScaleController([64, 32])
+        >>> meta = MetaConv2d(conv, ctrl, lambda m, x, k, b: m._conv_forward(x, k, b))
+        >>> x = torch.randn(1, 3, 64, 64)
+        >>> torch.allclose(meta(x), conv(x))
+        True
+    """
+
+    def __init__(self, conv: nn.Module, controller: ScaleController, kernel_op: KernelOp,
+                 meta_hidden: int | None = None) -> None:
+        super().__init__()
+        for attr in ('in_channels', 'out_channels', 'kernel_size', 'stride', 'padding', 'dilation', 'groups'):
+            setattr(self, attr, getattr(conv, attr))
+        self.host_type = type(conv)
+        self.meta = build_kernel_generator(conv.weight.detach(), meta_hidden)
+        self.bias = None if conv.bias is None else nn.Parameter(conv.bias.detach().clone())
+        object.__setattr__(self, '_template', _weightless_copy(conv))
+        object.__setattr__(self, '_controller', controller)
+        object.__setattr__(self, '_kernel_op', kernel_op)
+        self._cache_key: tuple | None = None
+        self._cache: torch.Tensor | None = None
+
+    @property
+    def controller(self) -> ScaleController:
+        return self._controller
+
+    def extra_repr(self) -> str:
+        return (f'{self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, stride={self.stride}, '
+                f'padding={self.padding}, groups={self.groups}, host={self.host_type.__name__}, '
+                f'bias={self.bias is not None}')
+
+    def kernel(self, eps: float | None = None) -> torch.Tensor:
+        """The kernel for ``eps`` (default: the active resolution's)."""
+        eps = self._controller.eps if eps is None else eps
+        if self.training or torch.is_grad_enabled():
+            return self.meta(eps)
+        key = (eps,) + tuple((p.data_ptr(), p._version, p.dtype) for p in self.meta.parameters())
+        if key != self._cache_key:
+            self._cache, self._cache_key = self.meta(eps), key
+        return self._cache
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self._kernel_op(self._template, x, self.kernel(), self.bias)
+
+    def to_host(self, eps: float) -> nn.Module:
+        """A layer of the original class holding the kernel for ``eps``."""
+        host = copy.deepcopy(self._template)
+        with torch.no_grad():
+            host.weight = nn.Parameter(self.meta(eps).detach().clone())
+            if 'bias' in host._parameters:
+                host.bias = None if self.bias is None else nn.Parameter(self.bias.detach().clone())
+        return host.train(self.training)
+
+    def _apply(self, fn, recurse=True):  # keep the cache consistent across .to()/.half()
+        self._cache_key, self._cache = None, None
+        return super()._apply(fn, recurse)

@@ -1,0 +1,267 @@
+"""Training resolutions, their encoding, and the active-resolution state of a SAN.
+
+A converted model holds one :class:`ScaleController` as the child ``san``. Every
+generated convolution and private batch norm of that model reads the controller's
+active ``branch`` (which BN branch to use) and ``eps`` (the encoding fed to the meta
+learners). A forward pre-hook on the model sets both from the input tensor's size,
+so a SAN is called exactly like the original network: ``model(x)``.
+"""
+from __future__ import annotations
+
+import math
+import warnings
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from typing import Any, Iterable, Iterator, Sequence
+
+import torch
+from torch import nn
+
+MODES = ('proxy', 'ideal')
+METADATA_VERSION = 1
+
+
+class SANMetadataError(ValueError):
+    """A SAN checkpoint does not match the model it is loaded into."""
+
+
+@dataclass(frozen=True)
+class ScaleEncoding:
+    """Maps a resolution S to the scalar fed to every meta learner: ``factor * S / base``.
+
+    The default is the paper's ``eps(S) = 0.1 * S / 32`` (32 is the usual total stride).
+
+    Example:
+        >>> ScaleEncoding()(224)
+        0.7000000000000001
+    """
+
+    factor: float = 0.1
+    base: float = 32.0
+
+    def __post_init__(self) -> None:
+        for name in ('factor', 'base'):
+            value = getattr(self, name)
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f'ScaleEncoding.{name} must be a positive finite number, got {value!r}')
+
+    def __call__(self, size: float) -> float:
+        return self.factor * size / self.base
+
+
+def validate_resolutions(resolutions: Iterable[Any], name: str = 'resolutions') -> tuple[int, ...]:
+    """Checks a resolution set and returns it sorted from largest to smallest.
+
+    Args:
+        resolutions: positive integers, at least one, no duplicates, any order.
+        name: what to call the set in error messages.
+
+    Raises:
+        ValueError: naming the offending value.
+
+    Example:
+        >>> validate_resolutions([96, 224, 160])
+        (224, 160, 96)
+    """
+    if isinstance(resolutions, (str, bytes)) or not isinstance(resolutions, Iterable):
+        raise ValueError(f'{name} must be a list of positive integers, got {resolutions!r}')
+    values = list(resolutions)
+    if not values:
+        raise ValueError(f'{name} is empty: give at least one resolution, e.g. [224, 192, 160, 128, 96]')
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f'{name} must hold integers (pixels), got {value!r} of type {type(value).__name__}')
+        if value <= 0:
+            raise ValueError(f'{name} must hold positive integers, got {value}')
+    duplicates = sorted({v for v in values if values.count(v) > 1})
+    if duplicates:
+        raise ValueError(f'{name} holds duplicates: {duplicates} in {values}')
+    return tuple(sorted(values, reverse=True))
+
+
+def nearest_resolution(size: float, resolutions: Sequence[int]) -> int:
+    """The training resolution closest to ``size``; a tie goes to the larger one.
+
+    Example:
+        >>> nearest_resolution(176, (224, 192, 160))
+        192
+    """
+    return min(resolutions, key=lambda r: (abs(r - size), -r))
+
+
+def input_resolution(x: torch.Tensor) -> int:
+    """The resolution S of an image batch ``(..., H, W)``: ``round(sqrt(H * W))``."""
+    if x.dim() < 3:
+        raise ValueError(f'cannot read a resolution from a tensor of shape {tuple(x.shape)}; expected (N, C, H, W)')
+    height, width = x.shape[-2:]
+    return int(round(math.sqrt(int(height) * int(width))))
+
+
+def _first_image_tensor(args: tuple) -> torch.Tensor | None:
+    for arg in args:
+        if isinstance(arg, torch.Tensor) and arg.dim() == 4:
+            return arg
+    return None
+
+
+class ScaleController(nn.Module):
+    """Holds the SAN metadata of a model and its active resolution.
+
+    The controller is attached by :func:`san_plugin.core.convert` as ``model.san``. Its
+    ``forward`` is the identity, so it is harmless inside an ``nn.Sequential``. Its
+    metadata travels in the state dict (``san._extra_state``) and is checked on load.
+
+    Args:
+        resolutions: the training resolutions (any order; stored largest first).
+        encoding: the resolution encoding fed to the meta learners.
+        mode: ``'proxy'`` (nearest training resolution's encoding and BN) or ``'ideal'``
+            (the test resolution's own encoding and a calibrated BN branch).
+        meta_hidden: hidden width of the meta learners, ``None`` for the affine one.
+        exclude: the name patterns kept shared at conversion.
+
+    Example:
+        >>> ctrl = ScaleController([224, 160, 96])
+        >>> ctrl.eval().resolve(200)
+        (224, 0.7000000000000001)
+    """
+
+    def __init__(
+        self,
+        resolutions: Iterable[int],
+        encoding: ScaleEncoding | None = None,
+        mode: str = 'proxy',
+        meta_hidden: int | None = None,
+        exclude: Sequence[str] = (),
+    ) -> None:
+        super().__init__()
+        self.resolutions = validate_resolutions(resolutions)
+        self.encoding = encoding or ScaleEncoding()
+        self.mode = mode
+        self.meta_hidden = meta_hidden
+        self.exclude = tuple(exclude)
+        self.calibrated: tuple[int, ...] = ()
+        self.branch = self.resolutions[0]
+        self.eps = self.encoding(self.branch)
+        self._override: int | None = None
+        self._warned: set[tuple[str, int]] = set()
+
+    @property
+    def mode(self) -> str:
+        return self._mode
+
+    @mode.setter
+    def mode(self, value: str) -> None:
+        if value not in MODES:
+            raise ValueError(f"SAN inference mode must be one of {MODES}, got {value!r}")
+        self._mode = value
+
+    def forward(self, x: Any) -> Any:
+        return x
+
+    def extra_repr(self) -> str:
+        return (f'resolutions={self.resolutions}, encoding={self.encoding}, mode={self.mode!r}, '
+                f'meta_hidden={self.meta_hidden}, calibrated={self.calibrated}')
+
+    # -- which branch and encoding a resolution uses --------------------------------
+    def branches(self) -> tuple[int, ...]:
+        """Every resolution that owns a BN branch: training ones, then calibrated ones."""
+        return self.resolutions + self.calibrated
+
+    def resolve(self, size: int) -> tuple[int, float]:
+        """The (BN branch, encoding) an input of resolution ``size`` runs with.
+
+        In training the size must be a training resolution. In evaluation a training
+        resolution uses its own branch; in ``ideal`` mode a calibrated resolution uses
+        its own branch and encoding; everything else runs as proxy inference with the
+        nearest training resolution (a one-time warning says so where that is a fallback).
+        """
+        if size in self.resolutions:
+            return size, self.encoding(size)
+        if self.training:
+            raise ValueError(
+                f'training input of resolution {size} px is not one of the training resolutions '
+                f'{self.resolutions}: every training view must be resized to one of them')
+        if self.mode == 'ideal':
+            if size in self.calibrated:
+                return size, self.encoding(size)
+            self._warn_once('ideal', size,
+                            f'SAN ideal inference at {size} px needs a calibrated BN branch '
+                            f'(calibrated: {self.calibrated or "none"}); falling back to proxy inference')
+        if not self.resolutions[-1] <= size <= self.resolutions[0]:
+            self._warn_once('range', size,
+                            f'test resolution {size} px is outside the training range '
+                            f'{self.resolutions[-1]}..{self.resolutions[0]}; using proxy inference '
+                            f'with the nearest training resolution')
+        branch = nearest_resolution(size, self.resolutions)
+        return branch, self.encoding(branch)
+
+    def activate(self, size: int) -> None:
+        """Makes ``size`` the active resolution of every layer of this model."""
+        self.branch, self.eps = self.resolve(size)
+
+    def on_model_input(self, module: nn.Module, args: tuple) -> None:
+        """Forward pre-hook of the converted model: reads the resolution from the input."""
+        if self._override is not None:
+            self.activate(self._override)
+            return
+        image = _first_image_tensor(args)
+        if image is None:
+            raise ValueError(
+                f'{type(module).__name__} is a SAN model but its input holds no (N, C, H, W) tensor to read '
+                f'the resolution from; wrap the call in `with san_resolution(model, S):`')
+        self.activate(input_resolution(image))
+
+    @contextmanager
+    def resolution(self, size: int) -> Iterator[None]:
+        """Runs the model at ``size`` whatever the input's size (nestable)."""
+        previous = self._override
+        self._override = int(size)
+        try:
+            self.activate(self._override)
+            yield
+        finally:
+            self._override = previous
+
+    def _warn_once(self, kind: str, size: int, message: str) -> None:
+        if (kind, size) not in self._warned:
+            self._warned.add((kind, size))
+            warnings.warn(message, stacklevel=3)
+
+    # -- metadata in the state dict --------------------------------------------------
+    def metadata(self) -> dict[str, Any]:
+        """What a checkpoint records of this SAN: plain Python values only."""
+        return {
+            'version': METADATA_VERSION,
+            'resolutions': list(self.resolutions),
+            'encoding': asdict(self.encoding),
+            'meta_hidden': self.meta_hidden,
+            'exclude': list(self.exclude),
+            'calibrated': list(self.calibrated),
+        }
+
+    def get_extra_state(self) -> dict[str, Any]:
+        return self.metadata()
+
+    def set_extra_state(self, state: dict[str, Any]) -> None:
+        check_metadata(state, self.metadata())
+        self.calibrated = tuple(int(r) for r in state.get('calibrated', ()))
+
+
+def check_metadata(checkpoint: Any, model: dict[str, Any], source: str = 'checkpoint') -> None:
+    """Raises :class:`SANMetadataError` listing every field in which two SANs differ.
+
+    Calibrated resolutions are not compared: loading adds the checkpoint's ones.
+    """
+    if not isinstance(checkpoint, dict) or 'resolutions' not in checkpoint:
+        raise SANMetadataError(f'{source} SAN metadata is malformed: {checkpoint!r}')
+    differences = []
+    for key in ('resolutions', 'encoding', 'meta_hidden', 'exclude'):
+        theirs, ours = checkpoint.get(key), model.get(key)
+        if key in ('resolutions', 'exclude') and theirs is not None:
+            theirs = list(theirs)
+        if theirs != ours:
+            differences.append(f'{key}: {source} has {theirs!r}, this model has {ours!r}')
+    if differences:
+        raise SANMetadataError(
+            f'the {source} was made for a differently converted SAN; ' + '; '.join(differences)
+            + '. Convert the model with the same settings (resolutions, encoding, meta_hidden, exclude).')

@@ -1,0 +1,57 @@
+"""``san_<arch>`` models in timm's registry: ``timm.create_model('san_resnet50', resolutions=[...])``."""
+from __future__ import annotations
+
+from typing import Any, Callable, Iterable, Sequence
+
+import timm
+from timm.models import register_model
+from torch import nn
+
+from san_plugin.core import convert
+
+DEFAULT_RESOLUTIONS = (224, 192, 160, 128, 96)
+SUPPORTED_ARCHS = (
+    'resnet18', 'resnet50', 'mobilenetv2_100', 'efficientnet_b0', 'regnety_008', 'resnetv2_50x1_bit',
+)
+
+
+def create_san_model(
+    arch: str,
+    *,
+    pretrained: bool = False,
+    resolutions: Iterable[int] = DEFAULT_RESOLUTIONS,
+    exclude: Sequence[str] = (),
+    meta_hidden: int | None = None,
+    init: str | None = None,
+    mode: str = 'proxy',
+    **kwargs: Any,
+) -> nn.Module:
+    """Creates a timm model and converts it to a SAN.
+
+    ``init`` defaults to ``'pretrained'`` when ``pretrained=True`` (the converted model
+    starts with the original's outputs) and to ``'scratch'`` otherwise.
+
+    Example:
+        >>> net = create_san_model('resnet18', resolutions=[64, 48, 32], num_classes=10)
+        >>> net.san.resolutions
+        (64, 48, 32)
+    """
+    model = timm.create_model(arch, pretrained=pretrained, **kwargs)
+    init = init or ('pretrained' if pretrained else 'scratch')
+    model, _ = convert(model, resolutions, exclude=exclude, meta_hidden=meta_hidden, init=init, mode=mode)
+    return model
+
+
+def _make_entrypoint(arch: str) -> Callable[..., nn.Module]:
+    def entrypoint(pretrained: bool = False, **kwargs: Any) -> nn.Module:
+        return create_san_model(arch, pretrained=pretrained, **kwargs)
+
+    entrypoint.__name__ = f'san_{arch}'
+    entrypoint.__qualname__ = entrypoint.__name__
+    entrypoint.__module__ = __name__
+    entrypoint.__doc__ = f'timm ``{arch}`` converted to a Scale Adaptive Network (see create_san_model).'
+    return entrypoint
+
+
+for _arch in SUPPORTED_ARCHS:
+    globals()[f'san_{_arch}'] = register_model(_make_entrypoint(_arch))
