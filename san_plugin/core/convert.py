@@ -18,6 +18,7 @@ from .scale import ScaleController, ScaleEncoding, SANMetadataError, check_metad
 
 CONTROLLER_NAME = 'san'
 INITS = ('pretrained', 'scratch')
+CONV_MODES = ('meta', 'shared')
 _PRIVATE_NORM_TYPES = (nn.BatchNorm2d, nn.SyncBatchNorm)
 
 
@@ -65,6 +66,7 @@ def convert(
     init: str = 'pretrained',
     mode: str = 'proxy',
     encoding: ScaleEncoding | None = None,
+    convs: str = 'meta',
 ) -> tuple[nn.Module, ConversionReport]:
     """Turns any CNN into a Scale Adaptive Network, in place.
 
@@ -90,6 +92,8 @@ def convert(
         init: ``'pretrained'`` or ``'scratch'``.
         mode: ``'proxy'`` or ``'ideal'`` inference.
         encoding: the resolution encoding (default ``0.1 * S / 32``).
+        convs: ``'meta'`` (the SAN) or ``'shared'``: convolutions stay shared and only
+            the batch norms become private (the private-BN ablation).
 
     Returns:
         The same model object, converted, and a :class:`ConversionReport`.
@@ -102,14 +106,17 @@ def convert(
     """
     if init not in INITS:
         raise ValueError(f'init must be one of {INITS}, got {init!r}')
+    if convs not in CONV_MODES:
+        raise ValueError(f'convs must be one of {CONV_MODES}, got {convs!r}')
     if find_controller(model) is not None:
         raise ValueError(f'{type(model).__name__} is already a SAN; convert the original model instead')
     if hasattr(model, CONTROLLER_NAME):
         raise ValueError(f'{type(model).__name__} already has an attribute {CONTROLLER_NAME!r}; cannot attach '
                          f'the SAN controller there')
-    controller = ScaleController(resolutions, encoding, mode, meta_hidden, exclude)
+    controller = ScaleController(resolutions, encoding, mode, meta_hidden, exclude, convs)
     report = ConversionReport(params_before=_count(model))
-    _check_convertible(model, exclude)
+    if convs == 'meta':
+        _check_convertible(model, exclude)
     _swap(model, '', controller, tuple(exclude), init, report)
     setattr(model, CONTROLLER_NAME, controller)
     controller.hook_ids = (model.register_forward_pre_hook(controller.on_model_input).id,
@@ -148,12 +155,15 @@ def _swap(module: nn.Module, prefix: str, controller: ScaleController, exclude: 
         if _excluded(name, exclude):
             report.kept_shared.append(name)
             continue
-        op = kernel_op_for(type(child))
+        op = kernel_op_for(type(child)) if controller.convs == 'meta' else None
         if op is not None:
             if init == 'scratch':
                 _scratch_kernel_(child)
             setattr(module, child_name, MetaConv2d(child, controller, op, controller.meta_hidden))
             report.convs += 1
+        elif is_convolution(child):
+            if init == 'scratch':
+                _scratch_kernel_(child)
         elif isinstance(child, _PRIVATE_NORM_TYPES):
             setattr(module, child_name, PrivateBatchNorm2d(child, controller))
             report.norms += 1

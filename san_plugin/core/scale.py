@@ -118,6 +118,7 @@ class ScaleController(nn.Module):
             (the test resolution's own encoding and a calibrated BN branch).
         meta_hidden: hidden width of the meta learners, ``None`` for the affine one.
         exclude: the name patterns kept shared at conversion.
+        convs: ``'meta'`` (generated convolutions) or ``'shared'`` (private BN only).
 
     Example:
         >>> ctrl = ScaleController([224, 160, 96])
@@ -132,6 +133,7 @@ class ScaleController(nn.Module):
         mode: str = 'proxy',
         meta_hidden: int | None = None,
         exclude: Sequence[str] = (),
+        convs: str = 'meta',
     ) -> None:
         super().__init__()
         self.resolutions = validate_resolutions(resolutions)
@@ -139,6 +141,7 @@ class ScaleController(nn.Module):
         self.mode = mode
         self.meta_hidden = meta_hidden
         self.exclude = tuple(exclude)
+        self.convs = convs
         self.calibrated: tuple[int, ...] = ()
         self.branch = self.resolutions[0]
         self.eps = self.encoding(self.branch)
@@ -236,6 +239,7 @@ class ScaleController(nn.Module):
             'encoding': asdict(self.encoding),
             'meta_hidden': self.meta_hidden,
             'exclude': list(self.exclude),
+            'convs': self.convs,
             'calibrated': list(self.calibrated),
         }
 
@@ -255,8 +259,8 @@ def check_metadata(checkpoint: Any, model: dict[str, Any], source: str = 'checkp
     if not isinstance(checkpoint, dict) or 'resolutions' not in checkpoint:
         raise SANMetadataError(f'{source} SAN metadata is malformed: {checkpoint!r}')
     differences = []
-    for key in ('resolutions', 'encoding', 'meta_hidden', 'exclude'):
-        theirs, ours = checkpoint.get(key), model.get(key)
+    for key in ('resolutions', 'encoding', 'meta_hidden', 'exclude', 'convs'):
+        theirs, ours = checkpoint.get(key, 'meta' if key == 'convs' else None), model.get(key)
         if key in ('resolutions', 'exclude') and theirs is not None:
             theirs = list(theirs)
         if theirs != ours:
