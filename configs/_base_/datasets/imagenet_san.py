@@ -1,0 +1,38 @@
+# ImageNet for SANs: one crop per image resized to every training resolution, and a
+# validation pass that reports every training resolution. 8 GPUs x 32 = batch 256.
+dataset_type = 'ImageNet'
+data_root = 'data/imagenet'
+resolutions = [224, 192, 160, 128, 96]
+data_preprocessor = dict(type='SANDataPreprocessor', num_classes=1000, mean=[123.675, 116.28, 103.53],
+                         std=[58.395, 57.12, 57.375], to_rgb=True)
+train_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='MultiResolution', resolutions=resolutions),
+    dict(type='PackInputs'),
+]
+val_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='MultiResolutionTest', resolutions=resolutions),
+    dict(type='PackInputs'),
+]
+# Single-resolution test (tools/test.py --resolution S rewrites the two resize steps).
+test_pipeline = [
+    dict(type='LoadImageFromFile'),
+    dict(type='ResizeEdge', scale=256, edge='short', backend='pillow', interpolation='bicubic'),
+    dict(type='CenterCrop', crop_size=224),
+    dict(type='PackInputs'),
+]
+train_dataloader = dict(
+    batch_size=32, num_workers=5, persistent_workers=True,
+    dataset=dict(type=dataset_type, data_root=data_root, split='train', pipeline=train_pipeline),
+    sampler=dict(type='DefaultSampler', shuffle=True))
+val_dataloader = dict(
+    batch_size=32, num_workers=5, persistent_workers=True,
+    dataset=dict(type=dataset_type, data_root=data_root, split='val', pipeline=val_pipeline),
+    sampler=dict(type='DefaultSampler', shuffle=False))
+val_evaluator = dict(type='ResolutionAccuracy', topk=(1, 5))
+test_dataloader = dict(
+    batch_size=32, num_workers=5, persistent_workers=True,
+    dataset=dict(type=dataset_type, data_root=data_root, split='val', pipeline=test_pipeline),
+    sampler=dict(type='DefaultSampler', shuffle=False))
+test_evaluator = dict(type='Accuracy', topk=(1, 5))

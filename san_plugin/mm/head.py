@@ -1,0 +1,109 @@
+"""SANClsHead: one classifier shared by every resolution, owning CE and scale distillation."""
+from __future__ import annotations
+
+from typing import Iterable, Sequence
+
+import torch
+from torch import nn
+from mmpretrain.models.heads import ClsHead
+from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
+
+from san_plugin.core.scale import nearest_resolution, validate_resolutions
+
+PRIVATE_OPTIONS = ('none', 'bias', 'fc')
+
+
+@MODELS.register_module()
+class SANClsHead(ClsHead):
+    """A linear classification head conditioned on the resolution.
+
+    The paper shares the final FC among all resolutions (``private='none'``). As
+    ablations, ``private='bias'`` gives each training resolution its own bias and
+    ``private='fc'`` its own FC. A test resolution uses the nearest training one's.
+
+    Args:
+        num_classes: number of classes.
+        in_channels: feature width.
+        resolutions: the training resolutions.
+        private: ``'none'``, ``'bias'`` or ``'fc'``.
+        loss: the per-resolution classification loss (alpha via its ``loss_weight``).
+        distill: the scale-distillation loss (beta via its ``loss_weight``), or None.
+        resolution_weights: optional per-resolution multipliers of the CE term.
+
+    Example:
+        >>> head = dict(type='SANClsHead', num_classes=1000, in_channels=512,
+        ...             resolutions=[224, 192, 160, 128, 96],
+        ...             loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
+        ...             distill=dict(type='ScaleDistillationLoss', loss_weight=1.0))
+    """
+
+    def __init__(
+        self,
+        num_classes: int,
+        in_channels: int,
+        resolutions: Iterable[int],
+        private: str = 'none',
+        loss: dict = dict(type='CrossEntropyLoss', loss_weight=1.0),
+        distill: dict | None = dict(type='ScaleDistillationLoss', mode='all_pairs', loss_weight=1.0),
+        resolution_weights: dict | Sequence[float] | None = None,
+        init_cfg: dict | None = dict(type='Normal', layer='Linear', std=0.01),
+        **kwargs,
+    ) -> None:
+        super().__init__(loss=loss, init_cfg=init_cfg, **kwargs)
+        if private not in PRIVATE_OPTIONS:
+            raise ValueError(f'SANClsHead private must be one of {PRIVATE_OPTIONS}, got {private!r}')
+        self.resolutions = validate_resolutions(resolutions, 'SANClsHead resolutions')
+        self.private = private
+        self.distill = None if distill is None else MODELS.build(distill)
+        self.resolution_weights = self._parse_weights(resolution_weights)
+        if private == 'fc':
+            self.fc = nn.ModuleDict({str(r): nn.Linear(in_channels, num_classes) for r in self.resolutions})
+        else:
+            self.fc = nn.Linear(in_channels, num_classes, bias=private == 'none')
+        if private == 'bias':
+            self.private_bias = nn.ParameterDict(
+                {str(r): nn.Parameter(torch.zeros(num_classes)) for r in self.resolutions})
+
+    def _parse_weights(self, weights) -> dict[int, float]:
+        if weights is None:
+            return {r: 1.0 for r in self.resolutions}
+        if isinstance(weights, dict):
+            unknown = set(int(k) for k in weights) - set(self.resolutions)
+            if unknown:
+                raise ValueError(f'resolution_weights names {sorted(unknown)}, not training resolutions '
+                                 f'{self.resolutions}')
+            return {r: float(weights.get(r, weights.get(str(r), 1.0))) for r in self.resolutions}
+        weights = list(weights)
+        if len(weights) != len(self.resolutions):
+            raise ValueError(f'resolution_weights has {len(weights)} values for {len(self.resolutions)} '
+                             f'resolutions {self.resolutions}')
+        return dict(zip(self.resolutions, map(float, weights)))
+
+    def forward(self, feats: tuple[torch.Tensor, ...], resolution: int | None = None) -> torch.Tensor:
+        x = self.pre_logits(feats)
+        if self.private == 'none':
+            return self.fc(x)
+        key = str(nearest_resolution(resolution or self.resolutions[0], self.resolutions))
+        if self.private == 'fc':
+            return self.fc[key](x)
+        return self.fc(x) + self.private_bias[key]
+
+    def loss(self, feats: tuple[torch.Tensor, ...], data_samples: list[DataSample], *, resolution: int,
+             teachers: Sequence[torch.Tensor] = (), **kwargs) -> dict[str, torch.Tensor]:
+        """Losses of one resolution: ``loss_ce_<S>`` and, with teachers, ``loss_sd_<S>``.
+
+        The logits are returned too (``logits``, not a loss) so that the classifier
+        can use them as this resolution's teacher prediction.
+        """
+        logits = self(feats, resolution)
+        ce = self._get_loss(logits, data_samples, **kwargs).pop('loss')
+        losses = {f'loss_ce_{resolution}': ce * self.resolution_weights.get(resolution, 1.0)}
+        if self.distill is not None and teachers:
+            losses[f'loss_sd_{resolution}'] = self.distill(logits, teachers)
+        losses['logits'] = logits
+        return losses
+
+    def predict(self, feats: tuple[torch.Tensor, ...], data_samples: list[DataSample] | None = None,
+                resolution: int | None = None) -> list[DataSample]:
+        return self._get_predictions(self(feats, resolution), data_samples)

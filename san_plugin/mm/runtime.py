@@ -1,0 +1,65 @@
+"""What tools/train.py and tools/test.py share: config loading and distributed set-up."""
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from mmengine.config import Config, ConfigDict
+
+
+def load_config(path: str, cfg_options: dict | None = None, work_dir: str | None = None,
+                launcher: str = 'none') -> Config:
+    """Reads a config, applies ``--cfg-options`` and ``--work-dir`` as MMPretrain's tools do."""
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f'config file not found: {path}')
+    cfg = Config.fromfile(path)
+    if cfg_options:
+        cfg.merge_from_dict(cfg_options)
+    cfg.launcher = launcher
+    if work_dir is not None:
+        cfg.work_dir = work_dir
+    elif cfg.get('work_dir') is None:
+        cfg.work_dir = os.path.join('./work_dirs', os.path.splitext(os.path.basename(path))[0])
+    for field in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        if cfg.get(field) is not None:
+            loader = ConfigDict(pin_memory=torch.cuda.is_available(), collate_fn=dict(type='default_collate'))
+            loader.update(cfg[field])
+            cfg[field] = loader
+    return cfg
+
+
+def setup_distributed(cfg: Config) -> None:
+    """Prepares ``launcher='pytorch'`` on machines without a GPU.
+
+    mmengine's launcher calls ``torch.cuda.set_device``, which fails without a GPU. On
+    such a machine the process group is created here with gloo (the Runner then skips
+    its own ``init_dist``), and ``SANDistributedDataParallel`` drops ``device_ids``.
+    """
+    if cfg.launcher == 'none' or torch.cuda.is_available():
+        return
+    cfg.env_cfg.setdefault('dist_cfg', {})['backend'] = 'gloo'
+    if not dist.is_initialized():
+        dist.init_process_group(backend='gloo')
+
+
+def use_amp(cfg: Config) -> None:
+    """``--amp``: fp16 with dynamic loss scaling on GPUs, bf16 autocast on the CPU."""
+    if torch.cuda.is_available():
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    else:
+        cfg.optim_wrapper.type = 'CPUAmpOptimWrapper'
+
+
+def set_model_resolution(cfg: Config, resolution: int, crop_ratio: float) -> None:
+    """Rewrites the test pipeline's resize steps for one resolution."""
+    from .transforms import test_resize_steps
+    pipeline = cfg.test_dataloader.dataset.pipeline
+    steps = test_resize_steps(resolution, crop_ratio)
+    kept = [t for t in pipeline if t['type'] not in ('ResizeEdge', 'CenterCrop', 'Resize', 'MultiResolutionTest')]
+    load_index = next((i for i, t in enumerate(kept) if t['type'] == 'LoadImageFromFile'), 0)
+    cfg.test_dataloader.dataset.pipeline = kept[:load_index + 1] + steps + kept[load_index + 1:]
+
+

@@ -1,0 +1,31 @@
+"""SANDistributedDataParallel: mmengine's DDP wrapper running SANClassifier's train step."""
+from __future__ import annotations
+
+from mmengine.model import MMDistributedDataParallel
+from mmengine.registry import MODEL_WRAPPERS
+
+
+@MODEL_WRAPPERS.register_module()
+class SANDistributedDataParallel(MMDistributedDataParallel):
+    """DDP for SANs: one backward per resolution, gradients all-reduced once per iteration.
+
+    mmengine's wrapper runs one forward and one backward per step; this one hands the
+    step to the model's ``train_step`` with itself as the forward, so every resolution's
+    forward goes through DDP and all but the last backward run under ``no_sync()``.
+    Per-resolution BN branches are unused at the other resolutions, hence
+    ``find_unused_parameters=True`` by default.
+
+    Example:
+        >>> model_wrapper_cfg = dict(type='SANDistributedDataParallel')
+    """
+
+    def __init__(self, module, detect_anomalous_params: bool = False, **kwargs) -> None:
+        kwargs.setdefault('find_unused_parameters', True)
+        if all(p.device.type == 'cpu' for p in module.parameters()):
+            # mmengine passes device_ids=[LOCAL_RANK]; CPU (gloo) DDP takes none.
+            kwargs.pop('device_ids', None)
+            kwargs.pop('output_device', None)
+        super().__init__(module=module, detect_anomalous_params=detect_anomalous_params, **kwargs)
+
+    def train_step(self, data, optim_wrapper):
+        return self.module.train_step(data, optim_wrapper, forward=self)

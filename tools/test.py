@@ -1,0 +1,59 @@
+"""Evaluate a checkpoint, as MMPretrain's tools/test.py does, at any resolution.
+
+    python tools/test.py CONFIG CHECKPOINT [--resolution S] [--mode proxy|ideal] [--out FILE.pkl]
+        [--work-dir DIR] [--cfg-options k=v ...] [--launcher pytorch]
+
+The test pipeline resizes the short side to S / 0.875 and center-crops S. A SAN runs
+at its input's resolution: proxy inference (nearest training resolution) by default,
+ideal inference with ``--mode ideal`` for calibrated resolutions (tools/calibrate_bn.py).
+"""
+import argparse
+import os
+
+from mmengine.config import DictAction
+from mmengine.runner import Runner
+
+from san_plugin.mm.runtime import load_config, set_model_resolution, setup_distributed
+from san_plugin.mm.transforms import TEST_CROP_RATIO
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Test a (SAN) classifier checkpoint')
+    parser.add_argument('config', help='config file')
+    parser.add_argument('checkpoint', help='checkpoint file')
+    parser.add_argument('--resolution', type=int, help='test resolution S (default: the config\'s test pipeline)')
+    parser.add_argument('--crop-ratio', type=float, default=TEST_CROP_RATIO, help='center-crop ratio S / short side')
+    parser.add_argument('--mode', choices=['proxy', 'ideal'], help='SAN inference mode (default: the config\'s)')
+    parser.add_argument('--out', help='dump the predictions to this pickle file')
+    parser.add_argument('--work-dir', help='where the logs go')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config entries, key=value')
+    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    if not os.path.isfile(args.checkpoint):
+        raise SystemExit(f'checkpoint not found: {args.checkpoint}')
+    cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
+    cfg.load_from = args.checkpoint
+    if args.resolution is not None:
+        if args.resolution <= 0:
+            raise SystemExit(f'--resolution must be a positive number of pixels, got {args.resolution}')
+        set_model_resolution(cfg, args.resolution, args.crop_ratio)
+    if args.mode is not None:
+        if cfg.model.get('san') is None:
+            raise SystemExit(f'--mode applies to SAN models; {args.config} builds a plain model')
+        cfg.model.san.mode = args.mode
+    if args.out is not None:
+        evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [cfg.test_evaluator]
+        cfg.test_evaluator = list(evaluators) + [dict(type='DumpResults', out_file_path=args.out)]
+    setup_distributed(cfg)
+    Runner.from_cfg(cfg).test()
+
+
+if __name__ == '__main__':
+    main()
