@@ -1,10 +1,12 @@
 """MMPretrain/mmengine glue. Load with ``custom_imports = dict(imports=['san_plugin.mm'])``."""
+from .amp import CPUAmpOptimWrapper
 from .checkpoint import install_atomic_checkpoint_saving, register_safe_checkpoint_loader
 from .classifier import NonFiniteLossError, SANClassifier
 from .head import SANClsHead
 from .losses import ScaleDistillationLoss
 from .metrics import ResolutionAccuracy
 from .preprocessor import SANDataPreprocessor
+from .runtime import SANRunner
 from .transforms import MultiResolution, MultiResolutionTest
 from .wrappers import SANDistributedDataParallel
 
@@ -12,6 +14,6 @@ register_safe_checkpoint_loader()  # weights_only loads with a narrow allowlist
 install_atomic_checkpoint_saving()  # temp file + rename: the newest checkpoint is always whole
 
 __all__ = [
-    'MultiResolution', 'MultiResolutionTest', 'NonFiniteLossError', 'ResolutionAccuracy', 'SANClassifier',
-    'SANClsHead', 'SANDataPreprocessor', 'SANDistributedDataParallel', 'ScaleDistillationLoss',
+    'CPUAmpOptimWrapper', 'MultiResolution', 'MultiResolutionTest', 'NonFiniteLossError', 'ResolutionAccuracy',
+    'SANClassifier', 'SANClsHead', 'SANDataPreprocessor', 'SANDistributedDataParallel', 'SANRunner', 'ScaleDistillationLoss',
 ]

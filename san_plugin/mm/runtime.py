@@ -7,6 +7,10 @@ from typing import Any
 import torch
 import torch.distributed as dist
 from mmengine.config import Config, ConfigDict
+from mmengine.dist import broadcast
+from mmengine.model import is_model_wrapper
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
 
 
 def load_config(path: str, cfg_options: dict | None = None, work_dir: str | None = None,
@@ -44,6 +48,33 @@ def setup_distributed(cfg: Config) -> None:
         dist.init_process_group(backend='gloo')
 
 
+@RUNNERS.register_module()
+class SANRunner(Runner):
+    """mmengine's ``Runner``, able to start distributed training of a SAN.
+
+    After ``init_weights`` the Runner broadcasts every state-dict entry from rank 0;
+    a SAN's state dict also holds its metadata (``san._extra_state``, a dict), which
+    mmengine's ``broadcast`` refuses. This runner broadcasts the tensors only (the
+    metadata is the same on every rank: it comes from the config).
+
+    Example:
+        >>> runner_type = 'SANRunner'  # in a config; tools/train.py uses it by default
+    """
+
+    def _init_model_weights(self) -> None:
+        model = self.model.module if is_model_wrapper(self.model) else self.model
+        if hasattr(model, 'init_weights'):
+            model.init_weights()
+            for value in model.state_dict().values():
+                if isinstance(value, torch.Tensor):
+                    broadcast(value)
+
+
+def build_runner(cfg: Config) -> Runner:
+    """The config's ``runner_type`` (default ``SANRunner``), built as MMPretrain's tools do."""
+    return RUNNERS.build(cfg) if 'runner_type' in cfg else SANRunner.from_cfg(cfg)
+
+
 def use_amp(cfg: Config) -> None:
     """``--amp``: fp16 with dynamic loss scaling on GPUs, bf16 autocast on the CPU."""
     if torch.cuda.is_available():
@@ -55,9 +86,9 @@ def use_amp(cfg: Config) -> None:
 
 def set_model_resolution(cfg: Config, resolution: int, crop_ratio: float) -> None:
     """Rewrites the test pipeline's resize steps for one resolution."""
-    from .transforms import test_resize_steps
+    from .transforms import eval_resize_steps
     pipeline = cfg.test_dataloader.dataset.pipeline
-    steps = test_resize_steps(resolution, crop_ratio)
+    steps = eval_resize_steps(resolution, crop_ratio)
     kept = [t for t in pipeline if t['type'] not in ('ResizeEdge', 'CenterCrop', 'Resize', 'MultiResolutionTest')]
     load_index = next((i for i, t in enumerate(kept) if t['type'] == 'LoadImageFromFile'), 0)
     cfg.test_dataloader.dataset.pipeline = kept[:load_index + 1] + steps + kept[load_index + 1:]

@@ -16,7 +16,7 @@ from san_plugin.core.scale import validate_resolutions
 TEST_CROP_RATIO = 0.875
 
 
-def test_resize_steps(resolution: int, crop_ratio: float = TEST_CROP_RATIO, backend: str = 'pillow',
+def eval_resize_steps(resolution: int, crop_ratio: float = TEST_CROP_RATIO, backend: str = 'pillow',
                       interpolation: str = 'bicubic') -> list[dict]:
     """The standard evaluation steps at one resolution: resize the short side to
     ``S / crop_ratio``, center-crop ``S`` (antialiased by the pillow backend)."""
@@ -102,7 +102,8 @@ class MultiResolutionTest(BaseTransform):
     def __init__(self, resolutions: Iterable[int], crop_ratio: float = TEST_CROP_RATIO, backend: str = 'pillow',
                  interpolation: str = 'bicubic') -> None:
         self.resolutions = validate_resolutions(resolutions, 'MultiResolutionTest resolutions')
-        self.steps = {s: Compose(test_resize_steps(s, crop_ratio, backend, interpolation)) for s in self.resolutions}
+        self.steps = {s: Compose([TRANSFORMS.build(step) for step in eval_resize_steps(s, crop_ratio, backend, interpolation)])
+                      for s in self.resolutions}
 
     def transform(self, results: dict) -> dict:
         views = [self.steps[s](copy.copy(results))['img'] for s in self.resolutions]

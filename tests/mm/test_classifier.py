@@ -1,0 +1,161 @@
+"""SANClassifier: conversion by config flag, the per-resolution train step, prediction."""
+from __future__ import annotations
+
+import copy
+
+import pytest
+import torch
+from mmengine.optim import OptimWrapper
+from mmpretrain.registry import MODELS
+from mmpretrain.structures import DataSample
+
+import san_plugin.mm  # noqa: F401  (registers the plugin)
+from san_plugin.core import MetaConv2d, PrivateBatchNorm2d, get_controller, scale_distillation_loss
+from san_plugin.mm import NonFiniteLossError, SANClassifier
+
+RESOLUTIONS = [32, 24, 16]
+
+
+DEFAULT = object()
+
+
+def build(backbone: dict | None = None, in_channels: int = 64, san=DEFAULT, **head) -> SANClassifier:
+    torch.manual_seed(0)
+    backbone = backbone or dict(type='ResNet', depth=18, base_channels=8, stem_channels=8, out_indices=(3,))
+    san = dict(resolutions=RESOLUTIONS) if san is DEFAULT else san
+    return MODELS.build(dict(
+        type='SANClassifier', backbone=backbone, san=san, neck=dict(type='GlobalAveragePooling'),
+        head=dict(type='SANClsHead', num_classes=3, in_channels=in_channels, resolutions=RESOLUTIONS, **head),
+        data_preprocessor=dict(type='SANDataPreprocessor', num_classes=3, mean=[0.0] * 3, std=[255.0] * 3)))
+
+
+def batch(n: int = 4, seed: int = 0) -> dict:
+    """A pseudo-collated multi-view batch: one list of views (largest first) per sample."""
+    g = torch.Generator().manual_seed(seed)
+    inputs = [[torch.randint(0, 256, (3, s, s), generator=g, dtype=torch.uint8) for s in RESOLUTIONS]
+              for _ in range(n)]
+    samples = [DataSample().set_gt_label(i % 3) for i in range(n)]
+    return {'inputs': inputs, 'data_samples': samples}
+
+
+class RecordingOptimWrapper(OptimWrapper):
+    """Keeps the gradients seen at the optimizer step, and the number of steps."""
+
+    def __init__(self, model, **kwargs):
+        super().__init__(torch.optim.SGD(model.parameters(), lr=0.0), **kwargs)
+        self.model, self.grads, self.steps = model, None, 0
+
+    def step(self, **kwargs):
+        self.steps += 1
+        self.grads = {n: p.grad.clone() for n, p in self.model.named_parameters() if p.grad is not None}
+
+
+@pytest.mark.parametrize('backbone,in_channels', [
+    (dict(type='ResNet', depth=18, base_channels=8, stem_channels=8, out_indices=(3,)), 64),
+    (dict(type='MobileNetV2', widen_factor=0.25), 1280),
+    (dict(type='TIMMBackbone', model_name='resnet18', pretrained=False), 512),
+])
+def test_config_flag_converts_mm_and_timm_backbones(backbone, in_channels):
+    model = build(backbone, in_channels)
+    assert model.is_san and model.resolutions == tuple(RESOLUTIONS)
+    assert not any(type(m) is torch.nn.Conv2d for m in model.backbone.modules())
+    assert any(isinstance(m, MetaConv2d) for m in model.backbone.modules())
+    assert any(isinstance(m, PrivateBatchNorm2d) for m in model.backbone.modules())
+    model.init_weights()  # mmengine's init must leave converted layers alone
+    model.eval()
+    with torch.no_grad():
+        logits = model(torch.randn(2, 3, 24, 24), mode='tensor')
+    assert logits.shape == (2, 3)
+
+
+def test_init_weights_keeps_converted_weights():
+    model = build()
+    before = copy.deepcopy(model.backbone.state_dict())
+    model.init_weights()
+    after = model.backbone.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before if isinstance(before[k], torch.Tensor))
+
+
+def test_san_none_builds_plain_backbone():
+    model = build(san=None)
+    assert not model.is_san
+    assert any(type(m) is torch.nn.Conv2d for m in model.backbone.modules())
+
+
+def test_unknown_san_option_and_wrong_head_are_refused():
+    with pytest.raises(ValueError, match='unknown san option'):
+        build(san=dict(resolutions=RESOLUTIONS, resolution=3))
+    with pytest.raises(TypeError, match='SANClsHead'):
+        MODELS.build(dict(type='SANClassifier', backbone=dict(type='ResNet', depth=18),
+                          head=dict(type='LinearClsHead', num_classes=3, in_channels=512)))
+
+
+def test_sequential_backward_equals_summed_loss_backward():
+    model = build()
+    reference = copy.deepcopy(model)
+    data = batch()
+    wrapper = RecordingOptimWrapper(model)
+    log_vars = model.train_step(copy.deepcopy(data), wrapper)
+    assert wrapper.steps == 1 and wrapper._inner_count == 1  # one update per iteration
+    assert set(log_vars) == {'loss', 'loss_ce_32', 'loss_ce_24', 'loss_ce_16', 'loss_sd'}
+
+    reference.train()
+    processed = reference.data_preprocessor(copy.deepcopy(data), True)
+    labels = torch.cat([s.gt_label for s in processed['data_samples']])
+    logits = [reference(x, mode='tensor') for x in processed['inputs']]
+    total = sum(torch.nn.functional.cross_entropy(z, labels) for z in logits) + scale_distillation_loss(logits)
+    total.backward()
+    assert torch.allclose(log_vars['loss'], total.detach(), atol=1e-5)
+    for name, param in reference.named_parameters():
+        if param.grad is not None:
+            assert torch.allclose(wrapper.grads[name], param.grad, atol=1e-5, rtol=1e-4), name
+    buffers = dict(model.named_buffers())
+    for name, buffer in reference.named_buffers():
+        assert torch.allclose(buffers[name].float(), buffer.float(), atol=1e-6), name
+
+
+def test_train_step_updates_parameters_once():
+    model = build()
+    wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    model.train_step(batch(), wrapper)
+    changed = [n for n, p in model.named_parameters() if not torch.equal(before[n], p)]
+    assert any('meta.bias' in n for n in changed) and any('head.fc' in n for n in changed)
+    assert all(p.grad is None or not p.grad.any() for p in model.parameters())  # zeroed after the step
+
+
+def test_non_finite_loss_stops_with_the_resolution_and_no_update():
+    model = build()
+    with torch.no_grad():
+        model.head.fc.weight.fill_(float('nan'))
+    wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    with pytest.raises(NonFiniteLossError, match='32 px'):
+        model.train_step(batch(), wrapper)
+    for name, param in model.named_parameters():
+        assert torch.equal(before[name], param) or torch.isnan(before[name]).any(), name
+
+
+def test_predict_runs_at_the_input_resolution_and_per_view():
+    model = build().eval()
+    controller = get_controller(model.backbone)
+    with torch.no_grad():
+        single = model(torch.randn(2, 3, 20, 20), mode='predict')
+        assert controller.branch == 24  # 20 px -> nearest training resolution (tie goes larger)
+        views = [torch.randn(2, 3, s, s) for s in RESOLUTIONS]
+        multi = model(views, mode='predict')
+    assert single[0].pred_score.shape == (3,)
+    scores = multi[0].resolution_scores
+    assert sorted(scores) == sorted(RESOLUTIONS)
+    assert torch.allclose(multi[0].pred_score, scores[32])
+    assert torch.allclose(sum(scores[16]), torch.tensor(1.0))
+
+
+@pytest.mark.parametrize('private', ['bias', 'fc'])
+def test_private_head_ablation_uses_the_resolution(private):
+    model = build(private=private).eval()
+    with torch.no_grad():
+        for p in model.head.parameters():
+            p.normal_()
+        feats = (torch.randn(2, 64),)
+        assert not torch.allclose(model.head(feats, 32), model.head(feats, 16))

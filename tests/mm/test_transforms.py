@@ -1,0 +1,68 @@
+"""MultiResolution and MultiResolutionTest: one crop and flip, a view per resolution."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from mmcv.transforms import Compose
+from mmpretrain.registry import TRANSFORMS
+
+import san_plugin.mm  # noqa: F401
+from san_plugin.mm.transforms import eval_resize_steps
+
+
+def image(h: int = 60, w: int = 80) -> np.ndarray:
+    """A horizontal ramp: flips and crops are visible in the pixel values."""
+    ramp = np.linspace(0, 255, w, dtype=np.float32)[None, :, None]
+    return np.broadcast_to(ramp, (h, w, 3)).astype(np.uint8).copy()
+
+
+def test_views_have_the_sizes_largest_first():
+    t = TRANSFORMS.build(dict(type='MultiResolution', resolutions=[16, 48, 32]))
+    out = t({'img': image()})
+    assert [v.shape for v in out['img']] == [(48, 48, 3), (32, 32, 3), (16, 16, 3)]
+    assert out['resolutions'] == [48, 32, 16] and out['img_shape'] == (48, 48)
+
+
+@pytest.mark.parametrize('seed', range(6))
+def test_all_views_share_the_crop_and_the_flip(seed):
+    np.random.seed(seed)
+    t = TRANSFORMS.build(dict(type='MultiResolution', resolutions=[48, 24], flip_prob=0.5))
+    big, small = t({'img': image()})['img']
+    # the same crop of the same (possibly flipped) image: the small view is the big one downsized
+    big_down = big.reshape(24, 2, 24, 2, 3).mean(axis=(1, 3))
+    assert np.abs(big_down - small.astype(np.float32)).mean() < 6
+    big_increasing = big[0, -1, 0] > big[0, 0, 0]
+    small_increasing = small[0, -1, 0] > small[0, 0, 0]
+    assert big_increasing == small_increasing
+
+
+def test_flip_probability_extremes():
+    never = TRANSFORMS.build(dict(type='MultiResolution', resolutions=[32], flip_prob=0.0,
+                                  crop_ratio_range=(1.0, 1.0), aspect_ratio_range=(4 / 3, 4 / 3)))
+    always = TRANSFORMS.build(dict(type='MultiResolution', resolutions=[32], flip_prob=1.0,
+                                   crop_ratio_range=(1.0, 1.0), aspect_ratio_range=(4 / 3, 4 / 3)))
+    a, b = never({'img': image()})['img'][0], always({'img': image()})['img'][0]
+    assert a[0, -1, 0] > a[0, 0, 0] and b[0, -1, 0] < b[0, 0, 0]
+    assert np.array_equal(a[:, ::-1], b)
+
+
+def test_largest_only_and_bad_arguments():
+    t = TRANSFORMS.build(dict(type='MultiResolution', resolutions=[48, 24], largest_only=True))
+    assert [v.shape[0] for v in t({'img': image()})['img']] == [48]
+    with pytest.raises(ValueError, match='duplicates'):
+        TRANSFORMS.build(dict(type='MultiResolution', resolutions=[48, 48]))
+    with pytest.raises(ValueError, match='flip_prob'):
+        TRANSFORMS.build(dict(type='MultiResolution', resolutions=[48], flip_prob=2))
+
+
+def test_small_images_are_upscaled():
+    t = TRANSFORMS.build(dict(type='MultiResolution', resolutions=[64, 32]))
+    assert t({'img': image(10, 12)})['img'][0].shape == (64, 64, 3)
+
+
+def test_test_views_equal_the_single_resolution_pipeline():
+    img = (np.random.default_rng(0).random((70, 90, 3)) * 255).astype(np.uint8)
+    multi = TRANSFORMS.build(dict(type='MultiResolutionTest', resolutions=[40, 24]))({'img': img.copy()})
+    for size, view in zip([40, 24], multi['img']):
+        single = Compose([TRANSFORMS.build(t) for t in eval_resize_steps(size)])({'img': img.copy()})['img']
+        assert view.shape == (size, size, 3) and np.array_equal(view, single)
