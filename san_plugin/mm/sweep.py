@@ -1,0 +1,148 @@
+"""Resolution sweeps of MMPretrain checkpoints: the paper's Table 1 for any config."""
+from __future__ import annotations
+
+import copy
+from typing import Iterable, Sequence
+
+import torch
+from mmengine.config import Config
+from mmengine.dist import all_reduce, get_rank
+from mmengine.registry import init_default_scope
+from mmengine.runner import Runner, load_checkpoint
+from mmengine.utils import ProgressBar
+from mmpretrain.registry import MODELS
+
+from san_plugin.core import bake, find_controller, san_resolution, set_mode
+from san_plugin.eval import Cost, SweepResult, SweepRow, count_flops, count_params, measure_latency
+from .runtime import set_model_resolution
+from .transforms import TEST_CROP_RATIO
+
+
+def build_model(cfg: Config, checkpoint: str, device: str | torch.device = 'cpu') -> torch.nn.Module:
+    """The config's model with the checkpoint's weights (safe loading), in eval mode."""
+    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
+    model = MODELS.build(cfg.model)
+    load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
+    return model.to(device).eval()
+
+
+def training_resolution(cfg: Config) -> int | None:
+    """The resolution a plain model was trained at, read from its train pipeline's crop."""
+    for step in cfg.get('train_dataloader', {}).get('dataset', {}).get('pipeline', []):
+        if step.get('type') in ('RandomResizedCrop', 'Resize', 'CenterCrop'):
+            scale = step.get('scale', step.get('crop_size'))
+            return int(scale if isinstance(scale, int) else scale[0])
+    return None
+
+
+def _topk_correct(logits: torch.Tensor, labels: torch.Tensor, k: int) -> int:
+    k = min(k, logits.size(1))
+    return int((logits.topk(k, dim=1).indices == labels[:, None]).any(dim=1).sum())
+
+
+def evaluate_rows(model, cfg: Config, test_resolutions: Sequence[int], *, rows: dict[str, int | None],
+                  crop_ratio: float = TEST_CROP_RATIO, device: str | torch.device = 'cpu',
+                  ideal: bool = False) -> dict[str, dict[int, tuple[float, float]]]:
+    """Top-1/top-5 of every row at every test resolution, decoding each resolution once.
+
+    Args:
+        rows: label -> the training resolution whose BN branch and encoding the SAN uses
+            (``None``: the model as it runs on its input, proxy or ideal).
+        ideal: run the ``None`` rows in ideal mode.
+
+    Returns:
+        label -> test resolution -> (top1, top5) in percent, all-reduced across processes.
+    """
+    results: dict[str, dict[int, tuple[float, float]]] = {label: {} for label in rows}
+    san = find_controller(model) is not None
+    for resolution in test_resolutions:
+        loader_cfg = copy.deepcopy(cfg)
+        set_model_resolution(loader_cfg, resolution, crop_ratio)
+        loader = Runner.build_dataloader(loader_cfg.test_dataloader)
+        counts = torch.zeros(len(rows), 3, dtype=torch.float64)
+        progress = ProgressBar(len(loader)) if get_rank() == 0 else None
+        for batch in loader:
+            with torch.no_grad():
+                data = model.data_preprocessor(batch, False)
+                inputs = data['inputs']
+                labels = torch.cat([s.gt_label for s in data['data_samples']]).to(inputs.device)
+                for index, (label, branch) in enumerate(rows.items()):
+                    if branch is None:
+                        if san:
+                            set_mode(model, 'ideal' if ideal else 'proxy')
+                        logits = model(inputs, mode='tensor')
+                    else:
+                        with san_resolution(model, branch):
+                            logits = model.head(model.extract_feat(inputs), branch)
+                    counts[index] += torch.tensor([_topk_correct(logits, labels, 1),
+                                                   _topk_correct(logits, labels, 5), labels.numel()])
+            if progress is not None:
+                progress.update()
+        all_reduce(counts)
+        for index, label in enumerate(rows):
+            top1, top5, total = counts[index].tolist()
+            results[label][resolution] = (100.0 * top1 / total, 100.0 * top5 / total)
+    return results
+
+
+def resolution_costs(model, resolutions: Iterable[int], *, batch_size: int = 1, device='cpu',
+                     repeats: int = 20) -> dict[int, Cost]:
+    """GFLOPs, parameters and latency of the deployable model at each resolution.
+
+    A SAN is measured baked for that resolution (plain convolutions, one BN branch),
+    which is what a deployment runs.
+    """
+    costs = {}
+    for resolution in resolutions:
+        deployed = model
+        if find_controller(model) is not None:
+            deployed = copy.copy(model)
+            deployed._modules = dict(model._modules)
+            deployed.backbone = bake(model.backbone, resolution)
+        flops = count_flops(deployed, resolution)
+        latency = measure_latency(deployed, resolution, batch_size, device=device, repeats=repeats)
+        costs[resolution] = Cost(gflops=flops / 1e9, params=count_params(deployed),
+                                 latency_ms=latency['median_ms'])
+    return costs
+
+
+def sweep(san: tuple[Config, str] | None, baselines: Sequence[tuple[Config, str]], test_resolutions: Sequence[int],
+          *, mode: str = 'proxy', device='cpu', measure_costs: bool = True, batch_size: int = 1,
+          crop_ratio: float = TEST_CROP_RATIO) -> SweepResult:
+    """Evaluates a SAN (full matrix) and/or baselines at every test resolution."""
+    test_resolutions = sorted({int(t) for t in test_resolutions}, reverse=True)
+    rows: list[SweepRow] = []
+    training: tuple[int, ...] = ()
+    costs: dict[int, Cost] = {}
+    meta: dict = {'mode': mode, 'crop_ratio': crop_ratio, 'device': str(device)}
+    if san is not None:
+        cfg, checkpoint = san
+        model = build_model(cfg, checkpoint, device)
+        controller = find_controller(model)
+        if controller is None:
+            raise ValueError(f'{checkpoint} is not a SAN checkpoint (its config builds a plain model); '
+                             f'pass it as a baseline')
+        training = controller.resolutions
+        labels = {f'SAN {r}': r for r in training}
+        if mode == 'ideal':
+            labels['SAN ideal'] = None
+        cells = evaluate_rows(model, cfg, test_resolutions, rows=labels, crop_ratio=crop_ratio, device=device,
+                              ideal=mode == 'ideal')
+        rows += [SweepRow.san(r, cells[f'SAN {r}']) for r in training]
+        if mode == 'ideal':
+            rows.append(SweepRow.ideal(cells['SAN ideal'],
+                                       label=f'SAN ideal (calibrated: {list(controller.calibrated) or "none"})'))
+        meta['san_checkpoint'] = checkpoint
+        if measure_costs:
+            costs = resolution_costs(model, test_resolutions, batch_size=batch_size, device=device)
+    for cfg, checkpoint in baselines:
+        model = build_model(cfg, checkpoint, device)
+        resolution = training_resolution(cfg)
+        cells = evaluate_rows(model, cfg, test_resolutions, rows={'baseline': None}, crop_ratio=crop_ratio,
+                              device=device)
+        rows.append(SweepRow.baseline(resolution, cells['baseline'], label=f'baseline {resolution}'))
+        meta.setdefault('baseline_checkpoints', []).append(checkpoint)
+        if measure_costs and not costs:
+            costs = resolution_costs(model, test_resolutions, batch_size=batch_size, device=device)
+    return SweepResult(training_resolutions=training, rows=rows, costs=costs,
+                       test_resolutions=tuple(test_resolutions), title='Accuracy (%) per test resolution', meta=meta)
