@@ -11,9 +11,8 @@ import argparse
 import os
 
 from mmengine.config import DictAction
-from mmengine.runner import Runner
 
-from san_plugin.mm.runtime import load_config, set_model_resolution, setup_distributed
+from san_plugin.mm.runtime import build_runner, load_config, set_model_resolution, setup_distributed
 from san_plugin.mm.transforms import TEST_CROP_RATIO
 
 
@@ -52,7 +51,7 @@ def main() -> None:
         evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [cfg.test_evaluator]
         cfg.test_evaluator = list(evaluators) + [dict(type='DumpResults', out_file_path=args.out)]
     setup_distributed(cfg)
-    Runner.from_cfg(cfg).test()
+    build_runner(cfg).test()
 
 
 if __name__ == '__main__':

@@ -7,9 +7,8 @@ import argparse
 import os
 
 from mmengine.config import DictAction
-from mmengine.runner import Runner
 
-from san_plugin.mm.runtime import load_config, setup_distributed, use_amp
+from san_plugin.mm.runtime import build_runner, load_config, setup_distributed, use_amp
 
 
 def parse_args() -> argparse.Namespace:
@@ -51,7 +50,7 @@ def main() -> None:
             if args.no_persistent_workers or not cfg[field].get('num_workers'):
                 cfg[field].persistent_workers = False
     setup_distributed(cfg)
-    Runner.from_cfg(cfg).train()
+    build_runner(cfg).train()
 
 
 if __name__ == '__main__':

@@ -1,6 +1,7 @@
 # Runtime shared by every san_plugin config. `custom_imports` registers the plugin, so
 # MMPretrain's own tools/train.py and tools/test.py also run these configs.
 default_scope = 'mmpretrain'
+runner_type = 'SANRunner'  # mmengine's Runner, able to start distributed SAN training
 custom_imports = dict(imports=['san_plugin.mm'], allow_failed_imports=False)
 
 default_hooks = dict(

@@ -1,0 +1,90 @@
+"""Hooks that the tests in this folder load into training runs (``custom_imports``).
+
+They simulate crashes deterministically and dump what the tests compare; they are not
+part of the package.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections import Counter
+
+import torch
+import torch.distributed as dist
+from mmengine.hooks import Hook
+from mmengine.model import is_model_wrapper
+from mmengine.registry import HOOKS
+
+
+def _rank() -> int:
+    return dist.get_rank() if dist.is_initialized() else 0
+
+
+@HOOKS.register_module()
+class CrashHook(Hook):
+    """Crashes the run after iteration ``at_iter`` (1-based) has been checkpointed.
+
+    ``action``: ``'kill'`` SIGKILLs the process itself; ``'wait'`` writes ``marker`` and
+    sleeps until the test SIGKILLs it from outside; ``'kill_mid_write'`` SIGKILLs the
+    process inside the next checkpoint write, after half the file reached the disk.
+    """
+
+    priority = 'LOWEST'  # after CheckpointHook
+
+    def __init__(self, at_iter: int, action: str = 'kill', marker: str | None = None) -> None:
+        self.at_iter, self.action, self.marker = at_iter, action, marker
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
+        if self.action == 'kill_mid_write' and runner.iter + 1 == self.at_iter:
+            def fsync_then_die(fd: int) -> None:  # the first fsync is the checkpoint's temp file
+                os.ftruncate(fd, os.fstat(fd).st_size // 2)
+                os.kill(os.getpid(), signal.SIGKILL)
+            os.fsync = fsync_then_die
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        if runner.iter + 1 != self.at_iter:  # runner.iter counts finished iterations - 1 here
+            return
+        if self.action == 'kill':
+            os.kill(os.getpid(), signal.SIGKILL)
+        elif self.action == 'wait':
+            with open(self.marker, 'w') as file:
+                file.write(str(os.getpid()))
+            while True:
+                time.sleep(0.1)
+
+
+@HOOKS.register_module()
+class DumpStateHook(Hook):
+    """At the end of training, saves this rank's state dict and all-reduce counts.
+
+    Writes ``<out_dir>/rank<R>.pth`` with ``state_dict`` (tensors only) and
+    ``allreduce``: for every iteration, how often each gradient bucket was all-reduced.
+    """
+
+    priority = 'LOWEST'
+
+    def __init__(self, out_dir: str) -> None:
+        self.out_dir = out_dir
+        self.counts: list[Counter] = []
+
+    def before_train(self, runner) -> None:
+        if not isinstance(runner.model, torch.nn.parallel.DistributedDataParallel):
+            return
+        from torch.distributed.algorithms.ddp_comm_hooks.default_hooks import allreduce_hook
+
+        def counting_hook(state, bucket):
+            self.counts[-1][bucket.index()] += 1
+            return allreduce_hook(state, bucket)
+
+        runner.model.register_comm_hook(None, counting_hook)
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
+        self.counts.append(Counter())
+
+    def after_train(self, runner) -> None:
+        model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+        state = {k: v.detach().clone() for k, v in model.state_dict().items() if isinstance(v, torch.Tensor)}
+        os.makedirs(self.out_dir, exist_ok=True)
+        torch.save({'state_dict': state, 'allreduce': [dict(c) for c in self.counts]},
+                   os.path.join(self.out_dir, f'rank{_rank()}.pth'))
