@@ -25,7 +25,10 @@ class MetaConv2d(nn.Module):
     own forward (e.g. timm's dynamic 'same' padding or weight standardisation) are those
     of the layer it replaces. The conv bias, if any, is shared by all resolutions. In
     eval mode without autograd the generated kernel is cached per encoding; the cache is
-    keyed on the meta learner's parameter versions, so it is never stale.
+    keyed on the meta learner's parameter versions (optimizer steps, ``load_state_dict``)
+    and dropped by ``.to()`` and by every ``train()``/``eval()`` call. Writes through
+    ``param.data`` bump no version (mmengine's EMAHook swaps weights that way): they are
+    seen after the next ``model.eval()``, which evaluation loops call.
 
     Args:
         conv: the layer to replace; its weight becomes the meta learner's bias ``B``.
@@ -86,6 +89,10 @@ class MetaConv2d(nn.Module):
             if 'bias' in host._parameters:
                 host.bias = None if self.bias is None else nn.Parameter(self.bias.detach().clone())
         return host.train(self.training)
+
+    def train(self, mode: bool = True) -> 'MetaConv2d':  # .data writes bump no version counter
+        self._cache_key, self._cache = None, None
+        return super().train(mode)
 
     def _apply(self, fn, recurse=True):  # keep the cache consistent across .to()/.half()
         self._cache_key, self._cache = None, None
