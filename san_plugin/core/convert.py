@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import copy
 import fnmatch
-import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Sequence
@@ -235,12 +234,11 @@ def _prepare_load(module: nn.Module, state_dict: dict, prefix: str, local_metada
     controller = getattr(module, CONTROLLER_NAME)
     key = f'{prefix}{CONTROLLER_NAME}._extra_state'
     if key not in state_dict:
-        message = (f'the state dict holds no SAN metadata (no key {key!r}): it is not a checkpoint of a SAN. '
-                   f'Load plain weights into the original model, then convert it')
-        if strict:
-            raise SANMetadataError(message)
-        warnings.warn(message)
-        return
+        # torch and mmengine pass strict=True to every pre-hook, so this refuses plain
+        # weights also under strict=False: load them into the original model, then convert.
+        raise SANMetadataError(
+            f'the state dict holds no SAN metadata (no key {key!r}): it is not a checkpoint of a SAN. '
+            f'Load plain weights into the original model, then convert it')
     metadata = state_dict[key]
     check_metadata(metadata, controller.metadata())
     add_calibrated_branches(module, metadata.get('calibrated', ()))
