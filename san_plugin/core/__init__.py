@@ -16,3 +16,7 @@ __all__ = [
     'private_norms', 'register_conv_kind', 'san_resolution', 'scale_distillation_loss', 'set_mode',
     'validate_resolutions',
 ]
+
+from .calibrate import calibrate_bn, interpolate_bn, interpolation_weights  # noqa: E402
+
+__all__ += ['calibrate_bn', 'interpolate_bn', 'interpolation_weights']

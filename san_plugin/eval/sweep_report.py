@@ -1,0 +1,263 @@
+"""Writes a resolution sweep as Markdown, CSV, JSON and two plots (the paper's Fig. 1 and a trade-off).
+
+Example:
+    >>> paths = write_sweep_report(result, 'work_dirs/sweep/resnet18')
+    >>> sorted(paths)
+    ['accuracy_png', 'csv', 'json', 'md', 'tradeoff_png']
+"""
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+from typing import Any
+
+from .sweep_result import (Accuracy, Cost, NoOperatingPointError, SweepResult, SweepRow,
+                           pick_operating_point)
+
+__all__ = ['Accuracy', 'Cost', 'NoOperatingPointError', 'SweepResult', 'SweepRow', 'pick_operating_point',
+           'write_sweep_report', 'CSV_COLUMNS']
+
+CSV_COLUMNS = ('label', 'kind', 'train_resolution', 'test_resolution', 'top1', 'top5', 'proxy',
+               'gflops', 'params', 'latency_ms')
+TRADEOFF_AXES = ('auto', 'latency', 'gflops')
+_STYLE = {'san': dict(linestyle='-', marker='o', linewidth=1.2, alpha=0.75),
+          'ideal': dict(linestyle='-', marker='s', linewidth=1.8),
+          'baseline': dict(linestyle='--', marker='^', linewidth=1.2)}
+
+
+def write_sweep_report(result: SweepResult, out: str | Path, *, tradeoff_x: str = 'auto') -> dict[str, Path]:
+    """Writes ``<out>.md``, ``<out>.csv``, ``<out>.json``, ``<out>_accuracy.png`` and ``<out>_tradeoff.png``.
+
+    The Markdown and CSV hold the same cells as the JSON (Markdown rounded to two
+    decimals); proxy-inference cells are bold in the Markdown and ``proxy=1`` in the CSV.
+    The trade-off plot needs costs: it is written when some test resolution has the
+    cost on its x axis.
+
+    Args:
+        result: the sweep.
+        out: path prefix; parent folders are created.
+        tradeoff_x: ``'latency'``, ``'gflops'`` or ``'auto'`` (latency where every
+            costed resolution has it, else GFLOPs).
+
+    Returns:
+        The written paths under the keys ``md``, ``csv``, ``json``, ``accuracy_png`` and
+        (when written) ``tradeoff_png``.
+    """
+    if tradeoff_x not in TRADEOFF_AXES:
+        raise ValueError(f'tradeoff_x must be one of {TRADEOFF_AXES}, got {tradeoff_x!r}')
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    paths = {
+        'md': _write(out.with_name(out.name + '.md'), markdown(result)),
+        'csv': _write_csv(out.with_name(out.name + '.csv'), result),
+        'json': _write(out.with_name(out.name + '.json'), json.dumps(result.to_dict(), indent=2) + '\n'),
+        'accuracy_png': plot_accuracy(result, out.with_name(out.name + '_accuracy.png')),
+    }
+    tradeoff = plot_tradeoff(result, out.with_name(out.name + '_tradeoff.png'), x_axis=tradeoff_x)
+    if tradeoff is not None:
+        paths['tradeoff_png'] = tradeoff
+    return paths
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+# -- tables -------------------------------------------------------------------------------
+def _fmt(value: float | None, digits: int = 2) -> str:
+    return '' if value is None else f'{value:.{digits}f}'
+
+
+def markdown(result: SweepResult) -> str:
+    """The sweep as Markdown: top-1 (and top-5) matrices, then the cost per resolution."""
+    lines = [f'# {result.title or "Resolution sweep"}', '']
+    if result.training_resolutions:
+        lines += [f'SAN training resolutions: {", ".join(map(str, result.training_resolutions))}. '
+                  'Bold: the proxy-inference cell of each test resolution T (the SAN row S_j = S(T), the '
+                  'nearest training resolution).', '']
+    metrics = ['top1'] + (['top5'] if any(a.top5 is not None for r in result.rows for a in r.cells.values()) else [])
+    for metric in metrics:
+        lines += [f'## {metric.replace("top", "Top-")} accuracy (%)', '', *_matrix(result, metric), '']
+    if result.costs:
+        lines += ['## Cost per test resolution', '', *_cost_table(result), '']
+    return '\n'.join(lines)
+
+
+def _matrix(result: SweepResult, metric: str) -> list[str]:
+    columns = result.test_resolutions
+    lines = ['| row | kind | train res | ' + ' | '.join(map(str, columns)) + ' |',
+             '|---|---|---|' + '---:|' * len(columns)]
+    for row in result.rows:
+        if all(getattr(a, metric) is None for a in row.cells.values()):
+            continue  # e.g. no top-5 for this row
+        cells = []
+        for t in columns:
+            accuracy = row.cells.get(t)
+            text = _fmt(None if accuracy is None else getattr(accuracy, metric))
+            cells.append(f'**{text}**' if text and result.is_proxy(row, t) else text)
+        train = '' if row.resolution is None else str(row.resolution)
+        lines.append(f'| {row.label} | {row.kind} | {train} | ' + ' | '.join(cells) + ' |')
+    return lines
+
+
+def _cost_table(result: SweepResult) -> list[str]:
+    columns = [t for t in result.test_resolutions if t in result.costs] or sorted(result.costs, reverse=True)
+    lines = ['| cost | ' + ' | '.join(map(str, columns)) + ' |', '|---|' + '---:|' * len(columns)]
+    for name, attr, digits in (('GFLOPs', 'gflops', 3), ('params (M)', 'params', 3), ('latency (ms)', 'latency_ms', 2)):
+        values = [getattr(result.costs[t], attr) for t in columns]
+        if all(v is None for v in values):
+            continue
+        scale = 1e-6 if attr == 'params' else 1.0
+        lines.append(f'| {name} | ' + ' | '.join(_fmt(None if v is None else v * scale, digits) for v in values) + ' |')
+    return lines
+
+
+def csv_rows(result: SweepResult) -> list[dict[str, Any]]:
+    """One record per cell (long format), with the cost of its test resolution."""
+    records = []
+    for row in result.rows:
+        for t in result.test_resolutions:
+            accuracy = row.cells.get(t)
+            if accuracy is None:
+                continue
+            cost = result.costs.get(t, Cost())
+            records.append({'label': row.label, 'kind': row.kind, 'train_resolution': row.resolution,
+                            'test_resolution': t, 'top1': accuracy.top1, 'top5': accuracy.top5,
+                            'proxy': int(result.is_proxy(row, t)), 'gflops': cost.gflops, 'params': cost.params,
+                            'latency_ms': cost.latency_ms})
+    return records
+
+
+def _write_csv(path: Path, result: SweepResult) -> Path:
+    with path.open('w', newline='') as handle:
+        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
+        writer.writeheader()
+        for record in csv_rows(result):
+            writer.writerow({k: '' if v is None else v for k, v in record.items()})
+    return path
+
+
+# -- plots ----------------------------------------------------------------------------------
+def _pyplot():
+    import matplotlib
+    matplotlib.use('Agg', force=True)
+    from matplotlib import pyplot
+    return pyplot
+
+
+def _log_axis(ax, ticks: list[float], integer: bool) -> None:
+    from matplotlib.ticker import NullFormatter
+    ax.set_xscale('log')
+    ticks = sorted(set(ticks))
+    ax.set_xticks(ticks)
+    ax.set_xticklabels([str(int(t)) if integer else f'{t:.3g}' for t in ticks], rotation=45 if len(ticks) > 8 else 0)
+    ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _plain_log_labels(ax) -> None:
+    from matplotlib.ticker import FuncFormatter
+    ax.set_xscale('log')
+    plain = FuncFormatter(lambda value, _: f'{value:g}')
+    ax.xaxis.set_major_formatter(plain)
+    ax.xaxis.set_minor_formatter(plain)
+    ax.tick_params(axis='x', which='minor', labelsize=7)
+
+
+def _series(curve: dict[int, Accuracy]) -> tuple[list[int], list[float]]:
+    xs = sorted(curve)
+    return xs, [curve[t].top1 for t in xs]
+
+
+def plot_accuracy(result: SweepResult, path: str | Path) -> Path:
+    """Top-1 vs test resolution (log x): SAN rows solid, baselines dashed, proxy curve in black."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(8, 5), dpi=110)
+    try:
+        for resolution in result.training_resolutions:
+            ax.axvline(resolution, color='0.85', linewidth=0.8, zorder=0)
+        for row in result.rows:
+            xs, ys = _series(row.cells)
+            ax.plot(xs, ys, label=row.label, **_STYLE[row.kind])
+        proxy = result.proxy_curve()
+        if proxy:
+            xs, ys = _series(proxy)
+            ax.plot(xs, ys, color='black', linewidth=2.5, marker='D', label='SAN proxy inference', zorder=5)
+        _log_axis(ax, list(result.test_resolutions), integer=True)
+        ax.set_xlabel('test resolution (px, log scale)')
+        ax.set_ylabel('top-1 accuracy (%)')
+        ax.set_title(result.title or 'Accuracy vs test resolution')
+        ax.grid(True, which='major', alpha=0.3)
+        ax.legend(fontsize='small', loc='center left', bbox_to_anchor=(1.01, 0.5))
+        fig.tight_layout()
+        fig.savefig(path)
+    finally:
+        plt.close(fig)
+    return Path(path)
+
+
+def _cost_value(result: SweepResult, resolution: int, axis: str) -> float | None:
+    cost = result.costs.get(resolution)
+    if cost is None:
+        return None
+    return cost.latency_ms if axis == 'latency' else cost.gflops
+
+
+def _tradeoff_axis(result: SweepResult, x_axis: str) -> str | None:
+    costed = list(result.costs.values())
+    has_latency = bool(costed) and all(c.latency_ms is not None for c in costed)
+    has_gflops = any(c.gflops is not None for c in costed)
+    if x_axis == 'auto':
+        return 'latency' if has_latency else ('gflops' if has_gflops else None)
+    available = any(c.latency_ms is not None for c in costed) if x_axis == 'latency' else has_gflops
+    return x_axis if available else None
+
+
+def tradeoff_series(result: SweepResult, x_axis: str) -> dict[str, list[tuple[float, float, int]]]:
+    """``{series: [(cost, top1, resolution), ...]}``: the proxy curve, each ideal row, and the
+    baselines, each at its own training resolution."""
+    series: dict[str, list[tuple[float, float, int]]] = {}
+
+    def points(curve: dict[int, Accuracy]) -> list[tuple[float, float, int]]:
+        found = [(_cost_value(result, t, x_axis), a.top1, t) for t, a in curve.items()]
+        return sorted((c, a, t) for c, a, t in found if c is not None)
+
+    if result.proxy_curve():
+        series['SAN proxy inference'] = points(result.proxy_curve())
+    for row in result.rows_of('ideal'):
+        series[row.label] = points(row.cells)
+    baselines = {row.resolution: row.cells[row.resolution] for row in result.rows_of('baseline')
+                 if row.resolution in row.cells}
+    if baselines:
+        series['baselines (at their training resolution)'] = points(baselines)
+    return {name: pts for name, pts in series.items() if pts}
+
+
+def plot_tradeoff(result: SweepResult, path: str | Path, *, x_axis: str = 'auto') -> Path | None:
+    """Top-1 vs latency or GFLOPs per test resolution; None (nothing written) without costs."""
+    axis = _tradeoff_axis(result, x_axis)
+    series = tradeoff_series(result, axis) if axis else {}
+    if not series:
+        return None
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 5), dpi=110)
+    try:
+        for name, pts in series.items():
+            dashed = name.startswith('baselines')
+            xs, ys, _ = zip(*pts)
+            ax.plot(xs, ys, label=name, linestyle='--' if dashed else '-', marker='^' if dashed else 'o')
+            for x, y, t in pts:
+                ax.annotate(str(t), (x, y), textcoords='offset points', xytext=(4, 4), fontsize=7)
+        _plain_log_labels(ax)
+        ax.set_xlabel('latency (ms, log scale)' if axis == 'latency' else 'GFLOPs (log scale)')
+        ax.set_ylabel('top-1 accuracy (%)')
+        ax.set_title((result.title + ': ' if result.title else '') + 'accuracy vs cost')
+        ax.grid(True, which='both', alpha=0.3)
+        ax.legend(fontsize='small')
+        fig.tight_layout()
+        fig.savefig(path)
+    finally:
+        plt.close(fig)
+    return Path(path)
+
