@@ -4,6 +4,8 @@ from __future__ import annotations
 from mmengine.model import MMDistributedDataParallel
 from mmengine.registry import MODEL_WRAPPERS
 
+from .sync_bn import convert_cpu_sync_batchnorm
+
 
 @MODEL_WRAPPERS.register_module()
 class SANDistributedDataParallel(MMDistributedDataParallel):
@@ -15,6 +17,10 @@ class SANDistributedDataParallel(MMDistributedDataParallel):
     Per-resolution BN branches are unused at the other resolutions, hence
     ``find_unused_parameters=True`` by default.
 
+    On the CPU (gloo) ``device_ids`` is dropped, and the ``nn.SyncBatchNorm`` layers that
+    ``cfg.sync_bn = 'torch'`` creates (one per resolution branch) become
+    :class:`~san_plugin.mm.sync_bn.CPUSyncBatchNorm`, since torch's refuses CPU tensors.
+
     Example:
         >>> model_wrapper_cfg = dict(type='SANDistributedDataParallel')
     """
@@ -25,6 +31,7 @@ class SANDistributedDataParallel(MMDistributedDataParallel):
             # mmengine passes device_ids=[LOCAL_RANK]; CPU (gloo) DDP takes none.
             kwargs.pop('device_ids', None)
             kwargs.pop('output_device', None)
+            module = convert_cpu_sync_batchnorm(module)
         super().__init__(module=module, detect_anomalous_params=detect_anomalous_params, **kwargs)
 
     def train_step(self, data, optim_wrapper):

@@ -58,8 +58,9 @@ class CrashHook(Hook):
 class DumpStateHook(Hook):
     """At the end of training, saves this rank's state dict and all-reduce counts.
 
-    Writes ``<out_dir>/rank<R>.pth`` with ``state_dict`` (tensors only) and
-    ``allreduce``: for every iteration, how often each gradient bucket was all-reduced.
+    Writes ``<out_dir>/rank<R>.pth`` with ``state_dict`` (tensors only), ``allreduce``:
+    for every iteration, how often each gradient bucket was all-reduced, and ``images``:
+    the image paths of every batch.
     """
 
     priority = 'LOWEST'
@@ -67,6 +68,7 @@ class DumpStateHook(Hook):
     def __init__(self, out_dir: str) -> None:
         self.out_dir = out_dir
         self.counts: list[Counter] = []
+        self.images: list[list[str]] = []
 
     def before_train(self, runner) -> None:
         if not isinstance(runner.model, torch.nn.parallel.DistributedDataParallel):
@@ -81,10 +83,12 @@ class DumpStateHook(Hook):
 
     def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
         self.counts.append(Counter())
+        self.images.append([sample.img_path for sample in data_batch['data_samples']])
 
     def after_train(self, runner) -> None:
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         state = {k: v.detach().clone() for k, v in model.state_dict().items() if isinstance(v, torch.Tensor)}
         os.makedirs(self.out_dir, exist_ok=True)
-        torch.save({'state_dict': state, 'allreduce': [dict(c) for c in self.counts]},
+        torch.save({'state_dict': state, 'allreduce': [dict(c) for c in self.counts],
+                    'images': self.images},
                    os.path.join(self.out_dir, f'rank{_rank()}.pth'))

@@ -1,0 +1,96 @@
+"""Distributed training on the CPU: tools/dist_train.sh with 2 processes (gloo, DDP)."""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import run_tool, write_config
+
+pytestmark = pytest.mark.slow
+ITERS = 3
+
+
+def train(root: Path, image_folder: Path, nproc: int, batch_size: int, extra: str = '') -> dict[int, dict]:
+    """Trains ITERS iterations on a deterministic pipeline; returns every rank's dump."""
+    dump = root / 'dump'
+    config = write_config(root / 'config.py', image_folder, max_iters=ITERS, ckpt_interval=ITERS,
+                          batch_size=batch_size, random_crop=False, lr=0.01,
+                          custom_hooks=[dict(type='DumpStateHook', out_dir=str(dump))], extra=extra)
+    if nproc == 1:
+        run_tool('train.py', str(config), '--work-dir', str(root / 'work'))
+    else:
+        run_tool('dist_train.sh', str(config), str(nproc), '--work-dir', str(root / 'work'))
+    return {rank: torch.load(dump / f'rank{rank}.pth') for rank in range(nproc)}
+
+
+@pytest.fixture(scope='module')
+def single(image_folder, tmp_path_factory) -> dict[int, dict]:
+    return train(tmp_path_factory.mktemp('single'), image_folder, 1, batch_size=4)
+
+
+@pytest.fixture(scope='module')
+def synced(image_folder, tmp_path_factory) -> dict[int, dict]:
+    """2 processes x 2 images, per-resolution BN converted to SyncBatchNorm."""
+    return train(tmp_path_factory.mktemp('synced'), image_folder, 2, batch_size=2, extra="sync_bn = 'torch'\n")
+
+
+def buffers(state: dict) -> dict:
+    return {k: v for k, v in state.items() if 'running_' in k or 'num_batches' in k}
+
+
+def params(state: dict) -> dict:
+    return {k: v for k, v in state.items() if k not in buffers(state)}
+
+
+def test_ranks_hold_identical_weights_and_synced_bn_statistics(synced):
+    rank0, rank1 = synced[0]['state_dict'], synced[1]['state_dict']
+    assert any('branches.24.running_mean' in k for k in buffers(rank0))
+    for key, value in rank0.items():
+        assert torch.equal(rank1[key], value), key
+
+
+def test_each_rank_reads_its_own_shard(synced, single):
+    for step, batch in enumerate(single[0]['images']):
+        shard0, shard1 = synced[0]['images'][step], synced[1]['images'][step]
+        assert not set(shard0) & set(shard1)
+        assert sorted(shard0 + shard1) == sorted(batch)  # 2 x B/2 is the single process's batch B
+
+
+def test_gradients_all_reduced_once_per_iteration(synced):
+    counts = synced[0]['allreduce']
+    assert len(counts) == ITERS
+    for step in counts:  # every bucket once, though each iteration runs two backward passes
+        assert step and set(step.values()) == {1}, step
+
+
+def test_two_processes_equal_one_process_on_the_combined_batch(synced, single):
+    reference = single[0]['state_dict']
+    for key, value in synced[0]['state_dict'].items():
+        if value.is_floating_point():
+            # Same maths, other summation order (per-rank partial sums, all-reduce): float rounding only.
+            torch.testing.assert_close(value, reference[key], rtol=1e-4, atol=1e-5, msg=key)
+        else:
+            assert torch.equal(value, reference[key]), key
+
+
+def test_without_sync_bn_weights_agree_but_bn_statistics_are_per_rank(image_folder, tmp_path):
+    dumps = train(tmp_path, image_folder, 2, batch_size=2)
+    rank0, rank1 = dumps[0]['state_dict'], dumps[1]['state_dict']
+    for key, value in params(rank0).items():
+        assert torch.equal(rank1[key], value), key
+    assert any(not torch.equal(rank1[k], v) for k, v in buffers(rank0).items() if 'running_mean' in k)
+
+
+def accuracy(output: str) -> float:
+    return float(re.findall(r'accuracy/top1: ([0-9.]+)', output)[-1])
+
+
+def test_test_metrics_under_two_processes_equal_one_process(synced, image_folder, tmp_path_factory):
+    root = next(Path(p) for p in tmp_path_factory.getbasetemp().glob('synced*'))
+    checkpoint, config = root / 'work' / f'iter_{ITERS}.pth', root / 'config.py'
+    one = run_tool('test.py', str(config), str(checkpoint), '--work-dir', str(root / 'test1'))
+    two = run_tool('dist_test.sh', str(config), str(checkpoint), '2', '--work-dir', str(root / 'test2'))
+    assert accuracy(two.stdout + two.stderr) == accuracy(one.stdout + one.stderr)
