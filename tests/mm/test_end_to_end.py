@@ -52,6 +52,37 @@ def test_train_then_test_at_any_resolution(tiny_dataset, tmp_path):
                str(tmp_path / 'test'), '--cfg-options', *tiny_cfg_options(tiny_dataset)])
     assert 'accuracy/top1:' in out
 
+    sweep_deploy_tools(checkpoint, tiny_dataset, tmp_path)
+
+
+def sweep_deploy_tools(checkpoint: Path, data: Path, tmp_path: Path) -> None:
+    """eval_resolutions, calibrate_bn, test --mode ideal and export on a trained checkpoint."""
+    options = ['--cfg-options', *tiny_cfg_options(data)]
+    out = tmp_path / 'sweep' / 'tiny'
+    run(['tools/eval_resolutions.py', str(CONFIG), str(checkpoint), '--resolutions', '36', '28', '20',
+         '--out', str(out), '--budget-gflops', '1', *options])
+    sweep = json.loads(out.with_suffix('.json').read_text())
+    assert [row['label'] for row in sweep['rows']] == ['SAN BN@32', 'SAN BN@24']
+    proxies = [(row['resolution'], t) for row in sweep['rows'] for t, c in row['cells'].items() if c['proxy']]
+    assert sorted(proxies) == [(24, '20'), (32, '28'), (32, '36')]
+    md = out.with_suffix('.md').read_text()
+    for row in sweep['rows']:
+        for cell in row['cells'].values():
+            assert f"{cell['top1']:.2f}" in md
+    assert out.with_name('tiny_accuracy.png').stat().st_size > 1000
+
+    calibrated = tmp_path / 'calibrated.pth'
+    run(['tools/calibrate_bn.py', str(CONFIG), str(checkpoint), '--resolutions', '28', '--num-batches', '1',
+         '--out', str(calibrated), *options])
+    assert safe_load(calibrated)['state_dict']['backbone.san._extra_state']['calibrated'] == [28]
+    out = run(['tools/test.py', str(CONFIG), str(calibrated), '--resolution', '28', '--mode', 'ideal',
+               '--work-dir', str(tmp_path / 'ideal'), *options])
+    assert 'accuracy/top1:' in out and 'falling back to proxy' not in out
+    exported = tmp_path / 'baked.onnx'
+    run(['tools/export.py', str(CONFIG), str(calibrated), '--resolution', '28', '--format', 'onnx', '--mode',
+         'ideal', '--out', str(exported), *options])
+    assert exported.stat().st_size > 0
+
 
 def test_mmpretrain_stock_train_entry_point_runs_our_config(tiny_dataset, tmp_path):
     stock = Path(mmpretrain.__file__).parent / '.mim' / 'tools' / 'train.py'

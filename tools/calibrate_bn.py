@@ -1,0 +1,84 @@
+"""Add calibrated BN branches for ideal inference at test resolutions, and save a new checkpoint.
+
+    python tools/calibrate_bn.py CONFIG CHECKPOINT --resolutions 208 176 144 112 [--num-batches 50]
+        [--data-free] [--out CALIBRATED.pth] [--cfg-options ...] [--launcher pytorch]
+
+For each test resolution T the statistics of a new branch (started from S(T)'s) are
+recomputed with exact averages over N training batches cropped at T (RandomResizedCrop
++ flip, as in training), all-reduced across processes under the launcher. With
+--data-free the branch is interpolated between the two neighbouring training branches
+instead (the paper's data-free ideal inference). Then test with
+`tools/test.py CONFIG CALIBRATED.pth --resolution T --mode ideal`.
+"""
+import argparse
+import copy
+import os
+
+import torch
+from mmengine.config import DictAction
+from mmengine.dist import get_rank, init_dist
+from mmengine.runner import Runner
+
+from san_plugin.core import calibrate_bn, get_controller, interpolate_bn
+from san_plugin.mm.checkpoint import atomic_save
+from san_plugin.mm.runtime import load_config
+from san_plugin.mm.sweep import build_model
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description='Calibrate SAN BN branches for ideal inference')
+    parser.add_argument('config')
+    parser.add_argument('checkpoint')
+    parser.add_argument('--resolutions', type=int, nargs='+', required=True, help='test resolutions to calibrate')
+    parser.add_argument('--num-batches', type=int, default=50, help='training batches per resolution (per process)')
+    parser.add_argument('--data-free', action='store_true', help='interpolate neighbouring branches instead')
+    parser.add_argument('--out', help='output checkpoint (default: CHECKPOINT with _calibrated)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    parser.add_argument('--launcher', choices=['none', 'pytorch'], default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def calibration_batches(cfg, model):
+    """``batches_at(T)``: normalised training batches made by the data pipeline at T."""
+    def batches_at(resolution: int):
+        loader_cfg = copy.deepcopy(cfg.train_dataloader)
+        loader_cfg.dataset.pipeline = [
+            dict(type='LoadImageFromFile'),
+            dict(type='RandomResizedCrop', scale=resolution, backend='pillow', interpolation='bicubic'),
+            dict(type='RandomFlip', prob=0.5, direction='horizontal'),
+            dict(type='PackInputs'),
+        ]
+        loader_cfg.persistent_workers = False
+        for batch in Runner.build_dataloader(loader_cfg):
+            with torch.no_grad():
+                yield model.data_preprocessor(batch, False)['inputs']
+    return batches_at
+
+
+def main() -> None:
+    args = parse_args()
+    if args.launcher != 'none':
+        init_dist(args.launcher, backend='nccl' if torch.cuda.is_available() else 'gloo')
+    device = f'cuda:{torch.cuda.current_device()}' if torch.cuda.is_available() else 'cpu'
+    cfg = load_config(args.config, args.cfg_options)
+    model = build_model(cfg, args.checkpoint, device)
+    if args.data_free:
+        written = interpolate_bn(model.backbone, args.resolutions)
+        summary = {t: f'interpolated {weights}' for t, weights in written.items()}
+    else:
+        used = calibrate_bn(model.backbone, calibration_batches(cfg, model), args.resolutions,
+                            num_batches=args.num_batches)
+        summary = {t: f'{n} images' for t, n in used.items()}
+    out = args.out or os.path.splitext(args.checkpoint)[0] + '_calibrated.pth'
+    if get_rank() == 0:
+        atomic_save({'state_dict': model.state_dict(), 'meta': {'calibrated_from': args.checkpoint,
+                                                                 'calibration': summary}}, out)
+        print(f'calibrated {summary}; resolutions with a branch: {get_controller(model).calibrated}')
+        print(f'saved {out}; test with: python tools/test.py {args.config} {out} --resolution T --mode ideal')
+
+
+if __name__ == '__main__':
+    main()

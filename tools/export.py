@@ -1,0 +1,62 @@
+"""Bake a SAN checkpoint for one resolution (or a bundle of them) and export it.
+
+    python tools/export.py CONFIG CHECKPOINT --resolution S --format pth|onnx|torchscript [--out FILE]
+    python tools/export.py CONFIG CHECKPOINT --bundle 224 160 96 --format onnx --out bundle_dir [--mode ideal]
+
+The baked model is made of the original layer classes: `pth` loads into the unconverted
+MMPretrain architecture (a config snippet is printed), `onnx`/`torchscript` are checked
+against the PyTorch outputs (1e-4). A bundle holds one artefact per resolution and a
+manifest.json a client picks from at run time.
+"""
+import argparse
+import os
+
+from mmengine.config import DictAction
+
+from san_plugin.core import set_mode
+from san_plugin.deploy.export import export_baked, export_bundle
+from san_plugin.mm.runtime import load_config
+from san_plugin.mm.sweep import build_model
+
+EXTENSIONS = {'pth': '.pth', 'onnx': '.onnx', 'torchscript': '.pt'}
+
+
+def plain_config_snippet(cfg, path: str) -> str:
+    head = cfg.model.head
+    return (f"model = dict(type='ImageClassifier', backbone={dict(cfg.model.backbone)!r},\n"
+            f"             neck={dict(cfg.model.neck)!r},\n"
+            f"             head=dict(type='LinearClsHead', num_classes={head.num_classes}, "
+            f"in_channels={head.in_channels}))\nload_from = {path!r}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description='Bake and export a SAN checkpoint')
+    parser.add_argument('config')
+    parser.add_argument('checkpoint')
+    target = parser.add_mutually_exclusive_group(required=True)
+    target.add_argument('--resolution', type=int, help='the one input size to serve')
+    target.add_argument('--bundle', type=int, nargs='+', help='one artefact per resolution + manifest.json')
+    parser.add_argument('--format', choices=sorted(EXTENSIONS), default='pth')
+    parser.add_argument('--mode', choices=['proxy', 'ideal'], default='proxy')
+    parser.add_argument('--out', help='output file (or folder for --bundle)')
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
+    args = parser.parse_args()
+    cfg = load_config(args.config, args.cfg_options)
+    if cfg.model.get('san') is None:
+        raise SystemExit(f'{args.config} builds a plain model: there is nothing to bake')
+    model = build_model(cfg, args.checkpoint)
+    set_mode(model, args.mode)
+    stem = os.path.splitext(args.checkpoint)[0]
+    if args.bundle:
+        manifest = export_bundle(model, args.bundle, args.out or f'{stem}_bundle', args.format)
+        print(f'bundle written: {manifest}')
+        return
+    out = args.out or f'{stem}_{args.resolution}px{EXTENSIONS[args.format]}'
+    path = export_baked(model, args.resolution, out, args.format)
+    print(f'exported {path} (checked against the SAN)')
+    if args.format == 'pth':
+        print('use it with the unconverted architecture:\n' + plain_config_snippet(cfg, str(path)))
+
+
+if __name__ == '__main__':
+    main()
