@@ -1,0 +1,201 @@
+"""Issue 7: the paper's Table 1 pattern on Imagenette, ResNet-18, on the CPU.
+
+One command trains every model one after the other, evaluates each on the validation set at
+every test resolution, then writes ``benchmarks/results/imagenette_resnet18.md`` (+ .json, .png):
+
+    nohup .venv/bin/python benchmarks/imagenette/run.py --data-root ../shared/data/imagenette \\
+        > work_dirs/imagenette/run.log 2>&1 &
+
+Models, in this order (partial results stay useful): the SAN, the baselines trained at
+64, 48, 32, 56, 40 px, then the two ablations (no scale distillation; shared convolutions with
+private BN). A model whose work dir already holds its final checkpoint and ``timing.json`` is
+not trained again (``--force`` retrains), so a stopped run continues where it stopped.
+
+The recipe lives in ``configs/imagenette/``; this script only rewrites what its options name:
+the data root, the epochs (warm-up + cosine rebuilt for them, validation and the checkpoint at
+the end only), the batch size (lr scaled linearly from 0.1 at batch 64), the loader workers and,
+with ``--width`` below 1, the backbone width (the budget option for a slow machine).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+CONFIGS = {
+    'san': 'configs/imagenette/san_resnet18_imagenette.py',
+    'baseline_64': 'configs/imagenette/baseline_resnet18_imagenette_64.py',
+    'baseline_48': 'configs/imagenette/baseline_resnet18_imagenette_48.py',
+    'baseline_32': 'configs/imagenette/baseline_resnet18_imagenette_32.py',
+    'baseline_56': 'configs/imagenette/baseline_resnet18_imagenette_56.py',
+    'baseline_40': 'configs/imagenette/baseline_resnet18_imagenette_40.py',
+    'san_nodistill': 'configs/imagenette/san_resnet18_imagenette_nodistill.py',
+    'san_sharedconv': 'configs/imagenette/san_resnet18_imagenette_sharedconv.py',
+}
+TEST_RESOLUTIONS = (80, 72, 64, 56, 48, 44, 40, 36, 32, 24)
+BASE_LR, BASE_BATCH = 0.1, 64
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--data-root', default='data/imagenette', help='Imagenette root (train/, val/)')
+    p.add_argument('--work-dir', default='work_dirs/imagenette', help='checkpoints, logs, per-model results')
+    p.add_argument('--out', default='benchmarks/results/imagenette_resnet18', help='results prefix (.md/.json/.png)')
+    p.add_argument('--models', default=','.join(CONFIGS), help='comma-separated subset of: ' + ','.join(CONFIGS))
+    p.add_argument('--epochs', type=int, default=None, help="default: the configs' max_epochs")
+    p.add_argument('--warmup-epochs', type=int, default=1)
+    p.add_argument('--batch-size', type=int, default=None, help="default: the configs' (64)")
+    p.add_argument('--num-workers', type=int, default=2)
+    p.add_argument('--width', type=float, default=1.0, help='backbone width multiplier (1.0 = ResNet-18)')
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--test-resolutions', type=int, nargs='+', default=list(TEST_RESOLUTIONS))
+    p.add_argument('--eval-batch-size', type=int, default=100)
+    p.add_argument('--ablation-rows', choices=('proxy', 'full'), default='proxy',
+                   help="rows evaluated for the ablations: the proxy row only, or every BN branch")
+    p.add_argument('--steps', default='train,eval,report', help='any of train,eval,report')
+    p.add_argument('--force', action='store_true', help='retrain and re-evaluate models that are done')
+    p.add_argument('--threads', type=int, default=None, help='torch threads for training and evaluation')
+    return p.parse_args(argv)
+
+
+def model_config(name: str, args: argparse.Namespace):
+    """The model's config with this run's options applied."""
+    from mmengine.config import Config
+    cfg = Config.fromfile(str(REPO / CONFIGS[name]))
+    epochs = args.epochs or cfg.train_cfg.max_epochs
+    batch = args.batch_size or cfg.train_dataloader.batch_size
+    for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
+        loader = cfg[key]
+        loader.dataset.data_root = args.data_root
+        loader.num_workers = args.num_workers
+        loader.persistent_workers = args.num_workers > 0
+    cfg.train_dataloader.batch_size = batch
+    cfg.val_dataloader.batch_size = cfg.test_dataloader.batch_size = args.eval_batch_size
+    cfg.optim_wrapper.optimizer.lr = BASE_LR * batch / BASE_BATCH
+    cfg.auto_scale_lr = dict(base_batch_size=batch)
+    warmup = min(args.warmup_epochs, epochs)
+    schedule = [dict(type='LinearLR', start_factor=0.01, by_epoch=True, begin=0, end=warmup,
+                     convert_to_iter_based=True)] if warmup else []
+    if epochs > warmup:
+        schedule.append(dict(type='CosineAnnealingLR', T_max=epochs - warmup, eta_min=0, by_epoch=True,
+                             begin=warmup, end=epochs, convert_to_iter_based=True))
+    cfg.param_scheduler = schedule
+    cfg.train_cfg = dict(by_epoch=True, max_epochs=epochs, val_interval=epochs)
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=epochs, max_keep_ckpts=1, save_last=True,
+                                        save_best=None)
+    cfg.randomness = dict(seed=args.seed, deterministic=False)
+    if args.width != 1.0:
+        channels = int(round(64 * args.width))
+        cfg.model.backbone.stem_channels = channels
+        cfg.model.backbone.base_channels = channels
+        cfg.model.head.in_channels = channels * 8
+    return cfg, epochs
+
+
+def is_san(cfg) -> bool:
+    return cfg.model.type == 'SANClassifier' and cfg.model.get('san') is not None
+
+
+def train(name: str, args: argparse.Namespace) -> None:
+    work = Path(args.work_dir) / name
+    cfg, epochs = model_config(name, args)
+    checkpoint = work / f'epoch_{epochs}.pth'
+    if checkpoint.exists() and (work / 'timing.json').exists() and not args.force:
+        print(f'[{name}] done already ({checkpoint}), skipping', flush=True)
+        return
+    work.mkdir(parents=True, exist_ok=True)
+    cfg_path = work / f'{name}_run_config.py'
+    cfg.dump(str(cfg_path))
+    # No validation during training: evaluate() measures every resolution afterwards.
+    command = [sys.executable, str(REPO / 'tools/train.py'), str(cfg_path), '--work-dir', str(work), '--no-validate']
+    env = dict(os.environ)
+    if args.threads:
+        env['OMP_NUM_THREADS'] = str(args.threads)
+    print(f'[{name}] training {epochs} epochs: {shlex.join(command)}', flush=True)
+    start = time.time()
+    with open(work / 'train_stdout.log', 'w') as log:
+        result = subprocess.run(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env)
+    wall = time.time() - start
+    if result.returncode != 0:
+        raise SystemExit(f'[{name}] training failed (exit {result.returncode}); see {work / "train_stdout.log"}')
+    (work / 'timing.json').write_text(json.dumps(dict(
+        model=name, config=CONFIGS[name], epochs=epochs, batch_size=cfg.train_dataloader.batch_size,
+        lr=cfg.optim_wrapper.optimizer.lr, width=args.width, seed=args.seed, train_wall_s=round(wall, 1),
+        started=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(start)), checkpoint=str(checkpoint),
+        command=shlex.join(command)), indent=2))
+    print(f'[{name}] trained in {wall / 60:.1f} min', flush=True)
+
+
+def evaluate(name: str, args: argparse.Namespace) -> None:
+    from evaluate import evaluate_checkpoint
+    work = Path(args.work_dir) / name
+    out = work / 'eval.json'
+    if out.exists() and not args.force:
+        print(f'[{name}] evaluated already ({out}), skipping', flush=True)
+        return
+    timing = work / 'timing.json'
+    if not timing.exists():
+        print(f'[{name}] not trained, not evaluated', flush=True)
+        return
+    cfg, _ = model_config(name, args)
+    checkpoint = json.loads(timing.read_text())['checkpoint']
+    rows = 'full' if name == 'san' or args.ablation_rows == 'full' else 'proxy'
+    start = time.time()
+    result = evaluate_checkpoint(cfg, checkpoint, args.test_resolutions, rows=rows,
+                                 batch_size=args.eval_batch_size, num_workers=args.num_workers)
+    result.update(model=name, eval_wall_s=round(time.time() - start, 1))
+    out.write_text(json.dumps(result, indent=2))
+    print(f'[{name}] evaluated in {result["eval_wall_s"] / 60:.1f} min', flush=True)
+
+
+def main(argv=None) -> None:
+    args = parse_args(argv)
+    if args.threads:
+        import torch
+        torch.set_num_threads(args.threads)
+    names = [n.strip() for n in args.models.split(',') if n.strip()]
+    unknown = sorted(set(names) - set(CONFIGS))
+    if unknown:
+        raise SystemExit(f'unknown model(s) {unknown}; known: {list(CONFIGS)}')
+    steps = {s.strip() for s in args.steps.split(',')}
+    Path(args.work_dir).mkdir(parents=True, exist_ok=True)
+    meta = Path(args.work_dir) / 'run_meta.json'
+    history = json.loads(meta.read_text()) if meta.exists() else {'invocations': []}
+    history['invocations'].append(dict(
+        command=shlex.join([sys.executable, *sys.argv]) if argv is None else shlex.join(['run.py', *argv]),
+        started=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), machine=platform.platform(),
+        processor=platform.processor() or platform.machine(), cpus=os.cpu_count()))
+    meta.write_text(json.dumps(history, indent=2))
+    # Each model is evaluated (and the report rewritten) as soon as it is trained, so a run
+    # stopped by the clock leaves every finished model in the results.
+    for name in names:
+        if 'train' in steps:
+            train(name, args)
+        if 'eval' in steps:
+            evaluate(name, args)
+        if 'report' in steps:
+            report(args)
+
+
+def report(args: argparse.Namespace) -> None:
+    try:
+        from report import write_report
+    except ImportError as error:  # report.py missing: the numbers stay in the work dir
+        print(f'no report: {error}', flush=True)
+        return
+    paths = write_report(args.work_dir, args.out, test_resolutions=args.test_resolutions)
+    print('wrote ' + ', '.join(str(p) for p in paths), flush=True)
+
+
+if __name__ == '__main__':
+    main()
