@@ -7,7 +7,9 @@ import argparse
 import os
 
 from mmengine.config import DictAction
+from mmengine.runner.checkpoint import find_latest_checkpoint
 
+from san_plugin.mm.classifier import NonFiniteLossError
 from san_plugin.mm.runtime import build_runner, load_config, setup_distributed, use_amp
 
 
@@ -50,7 +52,13 @@ def main() -> None:
             if args.no_persistent_workers or not cfg[field].get('num_workers'):
                 cfg[field].persistent_workers = False
     setup_distributed(cfg)
-    build_runner(cfg).train()
+    runner = build_runner(cfg)
+    try:
+        runner.train()
+    except NonFiniteLossError as error:  # the step was not applied; no checkpoint is written after it
+        latest = find_latest_checkpoint(runner.work_dir) or 'none'
+        raise SystemExit(f'training stopped at iteration {runner.iter + 1} (epoch {runner.epoch + 1}): {error}. '
+                         f'Newest checkpoint, from before the failure: {latest}') from error
 
 
 if __name__ == '__main__':

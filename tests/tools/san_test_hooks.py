@@ -92,3 +92,17 @@ class DumpStateHook(Hook):
         torch.save({'state_dict': state, 'allreduce': [dict(c) for c in self.counts],
                     'images': self.images},
                    os.path.join(self.out_dir, f'rank{_rank()}.pth'))
+
+
+@HOOKS.register_module()
+class PoisonHook(Hook):
+    """Sets one weight to NaN before iteration ``at_iter`` (1-based): its loss is NaN."""
+
+    def __init__(self, at_iter: int) -> None:
+        self.at_iter = at_iter
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
+        if runner.iter + 1 == self.at_iter:
+            model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+            with torch.no_grad():
+                next(model.head.parameters()).fill_(float('nan'))

@@ -1,0 +1,65 @@
+"""What tools/train.py and tools/test.py do with bad runs, checkpoints and settings."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from conftest import run_tool, write_config
+from san_plugin.mm.checkpoint import safe_load
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope='module')
+def trained(image_folder, tmp_path_factory) -> tuple[Path, Path]:
+    """(config, checkpoint) of a 2-iteration run."""
+    root = tmp_path_factory.mktemp('trained')
+    config = write_config(root / 'config.py', image_folder, max_iters=2, ckpt_interval=2)
+    run_tool('train.py', str(config), '--work-dir', str(root / 'work'))
+    return config, root / 'work' / 'iter_2.pth'
+
+
+def test_non_finite_loss_stops_training_and_keeps_the_last_good_checkpoint(image_folder, tmp_path):
+    config = write_config(tmp_path / 'config.py', image_folder, max_iters=6, ckpt_interval=2,
+                          custom_hooks=[dict(type='PoisonHook', at_iter=5)])
+    work = tmp_path / 'work'
+    result = run_tool('train.py', str(config), '--work-dir', str(work), check=False)
+    assert result.returncode == 1
+    assert 'training stopped at iteration 5 (epoch 1): the training loss at resolution 32 px is nan' in result.stderr
+    assert f'Newest checkpoint, from before the failure: {work / "iter_4.pth"}' in result.stderr
+    assert sorted(p.name for p in work.glob('iter_*.pth')) == ['iter_2.pth', 'iter_4.pth']
+    checkpoint = safe_load(work / 'iter_4.pth', map_location='cpu')
+    assert checkpoint['meta']['iter'] == 4
+    assert all(torch.isfinite(v).all() for v in checkpoint['state_dict'].values() if isinstance(v, torch.Tensor))
+
+
+def test_test_resolution_outside_training_range_runs_with_one_warning(trained):
+    config, checkpoint = trained
+    result = run_tool('test.py', str(config), str(checkpoint), '--resolution', '48',
+                      '--work-dir', str(checkpoint.parent / 'test48'))
+    warning = 'test resolution 48 px is outside the training range 24..32; using proxy inference'
+    assert result.stderr.count(warning) == 1
+    assert 'accuracy/top1:' in result.stdout
+
+
+@pytest.mark.parametrize('option, field', [
+    (['model.san.resolutions=[40,24]', 'model.head.resolutions=[40,24]'], 'resolutions'),
+    (['model.san.encoding.factor=0.2'], 'encoding'),
+    (['model.san.meta_hidden=4'], 'meta_hidden'),
+])
+def test_checkpoint_of_another_san_is_refused_naming_the_field(trained, option, field):
+    config, checkpoint = trained
+    result = run_tool('test.py', str(config), str(checkpoint), '--cfg-options', *option,
+                      '--work-dir', str(checkpoint.parent / f'test_{field}'), check=False)
+    assert result.returncode != 0
+    assert 'SANMetadataError' in result.stderr and f'{field}: checkpoint has' in result.stderr
+
+
+def test_bad_resolution_set_in_the_config_fails_before_training(trained, tmp_path):
+    config, _ = trained
+    result = run_tool('train.py', str(config), '--work-dir', str(tmp_path / 'work'), '--cfg-options',
+                      'model.san.resolutions=[32,32]', check=False)
+    assert result.returncode != 0 and 'resolutions holds duplicates: [32] in [32, 32]' in result.stderr
+    assert not list((tmp_path / 'work').glob('*.pth'))
