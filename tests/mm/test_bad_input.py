@@ -1,6 +1,7 @@
 """Bad images and bad datasets: clear errors naming the path, or an opt-in skip."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import cv2
@@ -9,7 +10,7 @@ import pytest
 from PIL import Image
 
 import san_plugin.mm  # noqa: F401  (registers the transforms and datasets)
-from mmpretrain.registry import DATASETS, TRANSFORMS
+from mmpretrain.registry import DATASETS, MODELS, TRANSFORMS
 from san_plugin.mm.loading import BadImageError, CheckedCustomDataset, SafeLoadImageFromFile
 
 PIXELS = np.random.default_rng(0).integers(0, 256, (40, 48, 3), dtype=np.uint8)  # RGB
@@ -143,3 +144,40 @@ def test_annotation_file_naming_missing_images_is_an_error_naming_them(tmp_path)
     with pytest.raises(ValueError, match='empty.txt holds no images'):
         CheckedCustomDataset(data_root=str(tmp_path), ann_file='empty.txt', data_prefix='train',
                              classes=['a', 'b'], pipeline=[])
+
+
+def san_model(resolutions=(32, 24), head_resolutions=(32, 24), backbone: dict | None = None):
+    backbone = backbone or dict(type='ResNet', depth=18, base_channels=8, stem_channels=8)
+    return MODELS.build(dict(type='SANClassifier', backbone=backbone, san=dict(resolutions=list(resolutions)),
+                             neck=dict(type='GlobalAveragePooling'),
+                             head=dict(type='SANClsHead', num_classes=2, in_channels=64,
+                                       resolutions=list(head_resolutions))))
+
+
+@pytest.mark.parametrize('resolutions, message', [
+    ([], 'is empty'), ([32, 32], 'duplicates: [32]'), ([32, 24.5], 'got 24.5 of type float'),
+    ([32, 0], 'positive integers, got 0'), ([32, -24], 'positive integers, got -24')])
+def test_bad_resolution_sets_in_configs_are_refused_naming_the_value(resolutions, message):
+    """The same sets as in tests/core, through each registered component that takes one."""
+    with pytest.raises(ValueError, match=re.escape(message)):
+        san_model(resolutions=resolutions)  # the backbone's set (head valid)
+    with pytest.raises(ValueError, match=re.escape(message)):
+        san_model(head_resolutions=resolutions)
+    for transform in ('MultiResolution', 'MultiResolutionTest'):
+        with pytest.raises(ValueError, match=f'{transform} resolutions .*{re.escape(message)}'):
+            TRANSFORMS.build(dict(type=transform, resolutions=resolutions))
+    with pytest.raises(ValueError, match=re.escape(message)):
+        MODELS.build(dict(type='SANDataPreprocessor', resize_on_device=True, resolutions=resolutions))
+
+
+@pytest.mark.parametrize('backbone, layer', [
+    (dict(type='ResNet', depth=18, base_channels=8, stem_channels=8, conv_cfg=dict(type='Conv2dAdaptivePadding')),
+     'conv1'),
+    (dict(type='EfficientNet', arch='b0'), 'layers.0.conv'),
+])
+def test_unconvertible_backbone_is_refused_naming_layer_and_type(backbone, layer):
+    with pytest.raises(TypeError) as error:
+        san_model(backbone=backbone)
+    message = str(error.value)
+    assert f'cannot convert backbone {backbone["type"]} to a SAN' in message
+    assert f"layer '{layer}' is a mmcv.cnn.bricks.conv2d_adaptive_padding.Conv2dAdaptivePadding" in message
