@@ -1,0 +1,254 @@
+"""Performance benchmark of san_plugin: training step, memory, data pipeline, latency, scaling, AMP, FLOPs.
+
+    python benchmarks/perf.py [--quick] [--models resnet18 ...] [--repeats N] [--out DIR] [--data DIR]
+
+Writes ``perf_cpu.md`` (``perf_cuda.md`` is not produced: every figure here runs on the
+CPU), ``perf_cpu.json`` and ``perf_scaling_cpu.png`` into ``--out`` (default
+``benchmarks/results``). Every figure is a ratio of two things measured in the same run,
+alternating, so background load affects both sides alike; the load is recorded.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import shlex
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import perf_report as report  # noqa: E402
+import perf_sections as sections  # noqa: E402
+from perf_data import data_pipeline  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+DEFAULT_DATA = os.path.join(os.path.dirname(REPO), 'shared', 'data', 'imagenette')
+DEFAULT_MODELS = ('resnet18', 'resnet50', 'mobilenetv2_100')
+
+
+@dataclass
+class Settings:
+    """What one benchmark run measures."""
+
+    models: list[str] = field(default_factory=lambda: list(DEFAULT_MODELS))
+    resolutions: list[int] = field(default_factory=lambda: [128, 112, 96, 80, 64])
+    batch: int = 32
+    repeats: int = 5
+    warmup: int = 1
+    latency_resolution: int = 112
+    latency_batches: list[int] = field(default_factory=lambda: [1, 32])
+    latency_repeats: int = 15
+    latency_calls: int = 16
+    amp_models: list[str] | None = None
+    memory_models: list[str] | None = None
+    data_images: int = 1024
+    data_batch: int = 32
+    data_workers: int = 2
+    data_repeats: int = 3
+    memory_parallel: int = 1
+    threads: int = 2
+
+    @classmethod
+    def quick(cls) -> 'Settings':
+        return cls(models=['resnet18'], resolutions=[64, 48], batch=4, repeats=2, latency_batches=[1, 4],
+                   latency_resolution=48, latency_repeats=3, latency_calls=1, data_images=32, data_batch=8, data_repeats=1,
+                   memory_parallel=4)
+
+
+def machine_info() -> dict:
+    """CPU model, cores, bf16 flags, load, library versions."""
+    import mmengine
+    import mmpretrain
+    import timm
+    cpuinfo = open('/proc/cpuinfo').read() if os.path.exists('/proc/cpuinfo') else ''
+    model = re.search(r'^model name\s*:\s*(.+)$', cpuinfo, re.M)
+    flags = re.search(r'^flags\s*:\s*(.+)$', cpuinfo, re.M)
+    flags = set(flags.group(1).split()) if flags else set()
+    bf16 = [f for f in ('avx512_bf16', 'amx_bf16', 'amx_tile', 'amx_int8', 'avx512f', 'avx512_vnni') if f in flags]
+    return dict(cpu=model.group(1).strip() if model else platform.processor(), cores=os.cpu_count(),
+                bf16_flags=bf16 or ['none of avx512_bf16/amx'], amx='amx_bf16' in flags,
+                threads=torch.get_num_threads(), load=os.getloadavg(), python=platform.python_version(),
+                torch=torch.__version__, timm=timm.__version__, mmengine=mmengine.__version__,
+                mmpretrain=mmpretrain.__version__, cuda=torch.cuda.is_available(),
+                mkldnn_bf16=getattr(torch.backends.mkldnn, 'is_available', lambda: False)())
+
+
+def _busy_processes() -> list[str]:
+    """The other processes using CPU right now (to record what shared the machine)."""
+    try:
+        out = subprocess.run(['ps', '-eo', 'pcpu,args', '--sort=-pcpu'], capture_output=True, text=True).stdout
+    except OSError:
+        return []
+    rows = [line.strip()[:110] for line in out.splitlines()[1:] if line.strip()]
+    return [r for r in rows if float(r.split()[0]) >= 20.0 and 'perf' not in r][:5]
+
+
+def run(settings: Settings, data_root: str | None, log=print) -> dict:
+    """Measures every figure; returns all results as plain data."""
+    torch.set_num_threads(settings.threads)
+    torch.manual_seed(0)
+    res, s = settings.resolutions, settings
+    results: dict = dict(settings=asdict(s), started=time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime()),
+                         load_start=os.getloadavg(), busy_start=_busy_processes())
+    timings: dict = {}
+
+    def timed(name: str, fn, *args):
+        start = time.perf_counter()
+        log(f'[perf] {name} ...')
+        value = fn(*args)
+        timings[name] = round(time.perf_counter() - start, 1)
+        log(f'[perf] {name}: {timings[name]} s')
+        return value
+
+    results['training'] = [timed(f'training {m}', sections.training_step, m, res, s.batch, s.repeats, s.warmup)
+                           for m in s.models]
+    memory_models = s.memory_models or s.models
+    jobs = [(m, res, s.batch, v) for m in memory_models for v in ('san', 'plain', 'summed')]
+    scaling_ks = list(range(1, len(res) + (s.models[0] not in memory_models)))
+    jobs += [(s.models[0], res[:k], s.batch, 'san') for k in scaling_ks]
+    memory = timed('memory', sections.run_memory_jobs, jobs, s.threads, s.memory_parallel)
+    results['memory'] = [sections.memory_figure(memory[i * 3:i * 3 + 3]) for i in range(len(memory_models))]
+    results['data'] = timed('data', data_pipeline, data_root, res, s.data_images, s.data_batch, s.data_workers,
+                            s.data_repeats)
+    results['latency'] = [timed(f'latency {m}', sections.inference_latency, m, res, s.latency_resolution,
+                                s.latency_batches, s.latency_repeats, s.latency_calls) for m in s.models]
+    flops = [timed(f'flops {m}', sections.flops_per_resolution, m, res) for m in s.models]
+    results['flops'] = flops
+    scaling_memory = {len(r['resolutions']): r for r in memory[3 * len(memory_models):]}
+    if s.models[0] in memory_models:
+        scaling_memory[len(res)] = results['memory'][memory_models.index(s.models[0])]['variants']['san']
+    cumulative = {}
+    for k in range(1, len(res) + 1):
+        cumulative[k] = sum(flops[0]['rows'][r]['san'] for r in res[:k])
+    results['scaling'] = dict(model=s.models[0], batch=s.batch, resolutions=res, flops=cumulative,
+                              memory=scaling_memory,
+                              times=timed('scaling', sections.scaling_times, s.models[0], res, s.batch, s.repeats,
+                                          s.warmup))
+    results['amp'] = [timed(f'amp {m}', sections.mixed_precision, m, res, s.batch, s.repeats, s.warmup)
+                      for m in (s.amp_models or s.models)]
+    results['load_end'] = os.getloadavg()
+    results['busy_end'] = _busy_processes()
+    results['section_seconds'] = timings
+    return results
+
+
+def summary(results: dict) -> list[str]:
+    """One line per target: figure, model, ratio, target, met."""
+    rows = []
+    for r in results['training']:
+        rows.append(['1 train step SAN / shared convs', r['model'], f"{r['ratio']:.3f}", '<= 1.05',
+                     report.verdict(r['ratio'], lambda v: v <= 1.05)])
+    for r in results['memory']:
+        rows.append(['2 peak memory SAN / plain largest', r['model'], f"{r['ratio']:.2f}", '<= 1.3',
+                     report.verdict(r['ratio'], lambda v: v <= 1.3)])
+    d = results['data']
+    if 'skipped' not in d:
+        ratio = d['loaders']['multi']['images_per_s'] / d['loaders']['standard']['images_per_s']
+        rows.append(['3 data MultiResolution / standard', '-', f'{ratio:.2f}', '>= 0.75',
+                     report.verdict(ratio, lambda v: v >= 0.75)])
+    else:
+        rows.append(['3 data MultiResolution / standard', '-', 'not measured', '>= 0.75', '-'])
+    for r in results['latency']:
+        for batch, b in r['batches'].items():
+            rows.append([f'4 latency baked / original, batch {batch}', r['model'], f"{b['baked_ratio']:.3f}",
+                         '0.97..1.03', report.verdict(b['baked_ratio'], lambda v: 0.97 <= v <= 1.03)])
+            rows.append([f'4 latency SAN eval / original, batch {batch}', r['model'], f"{b['san_ratio']:.3f}",
+                         '<= 1.05', report.verdict(b['san_ratio'], lambda v: v <= 1.05)])
+    for r in results['amp']:
+        rows.append(['6 bf16 autocast step / fp32 step', r['model'], f"{r['ratio']:.3f}", '<= 0.65',
+                     report.verdict(r['ratio'], lambda v: v <= 0.65)])
+    return report.table(['figure', 'model', 'ratio', 'target', 'result'], rows)
+
+
+def render(results: dict, machine: dict, command: str, notes: list[str], plot_name: str) -> str:
+    s = results['settings']
+    lines = ['# san_plugin performance on the CPU', '',
+             f"Measured {results['started']} by `{command}`.", '',
+             f"- Machine: {machine['cpu']}, {machine['cores']} cores, torch threads {s['threads']}, CUDA: "
+             f"{machine['cuda']}; bf16 flags: {', '.join(machine['bf16_flags'])} (AMX: {machine['amx']}).",
+             f"- Load average (1, 5, 15 min): start {tuple(round(x, 2) for x in results['load_start'])}, end "
+             f"{tuple(round(x, 2) for x in results['load_end'])}. Other busy processes at the start: "
+             f"{'; '.join(results['busy_start']) or 'none'}.",
+             f"- Versions: python {machine['python']}, torch {machine['torch']}, timm {machine['timm']}, mmengine "
+             f"{machine['mmengine']}, mmpretrain {machine['mmpretrain']}.",
+             f"- Settings: models {s['models']}, resolutions {s['resolutions']}, training batch {s['batch']}, "
+             f"{s['repeats']} timed rounds after {s['warmup']} warm-up round(s); section seconds "
+             f"{results['section_seconds']}.", '',
+             '## Summary', '']
+    lines += summary(results) + ['']
+    if notes:
+        lines += ['## Notes', ''] + notes + ['']
+    method = ('Each variant runs in a fresh process (`benchmarks/perf_memory_worker.py`, '
+              '`MALLOC_MMAP_THRESHOLD_=65536` so that freed tensor buffers return to the OS and the resident size '
+              'follows the live tensors). "Before" = after building the model and the SGD optimizer and one '
+              'warm-up step of the same variant (so the momentum buffers, oneDNN caches and lazily created '
+              'buffers are part of it, gradients freed as after any step); the high-water mark is then reset '
+              '(`/proc/self/clear_refs`) and one step is measured: figure = peak RSS during the step - RSS before. '
+              'It holds activations, gradients, generated kernels and temporaries. plain = the unconverted network, '
+              'one step at the largest resolution alone; summed = the SAN with every resolution\'s forward first '
+              'and one backward of the summed loss (all graphs alive).')
+    lines += report.training_section(results['training'])
+    lines += report.memory_section(results['memory'], method)
+    lines += report.data_section(results['data'])
+    lines += report.latency_section(results['latency'])
+    lines += report.scaling_section(results['scaling'], plot_name)
+    lines += report.amp_section(results['amp'], ', '.join(machine['bf16_flags']))
+    lines += report.flops_section(results['flops'], {r['model']: r for r in results['training']})
+    return '\n'.join(lines) + '\n'
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument('--quick', action='store_true', help='tiny setting (one model, 2 resolutions, few repeats)')
+    parser.add_argument('--models', nargs='+', help=f'timm model names (default {" ".join(DEFAULT_MODELS)})')
+    parser.add_argument('--repeats', type=int, help='timed rounds per training figure')
+    parser.add_argument('--batch', type=int, help='training batch size')
+    parser.add_argument('--threads', type=int, help='torch threads (default 2)')
+    parser.add_argument('--amp-models', nargs='+', help='models for the mixed-precision figure (default: --models)')
+    parser.add_argument('--memory-models', nargs='+', help='models for the memory figure (default: --models)')
+    parser.add_argument('--out', default=os.path.join(REPO, 'benchmarks', 'results'), help='output directory')
+    parser.add_argument('--data', default=DEFAULT_DATA, help='ImageNet-layout dataset for the data figure')
+    parser.add_argument('--notes', help='a Markdown file whose lines go into the report\'s Notes section')
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> str:
+    args = parse_args(argv)
+    settings = Settings.quick() if args.quick else Settings()
+    if args.models:
+        settings.models = args.models
+    if args.repeats:
+        settings.repeats = args.repeats
+    if args.batch:
+        settings.batch = args.batch
+    if args.threads:
+        settings.threads = args.threads
+    settings.amp_models = args.amp_models or settings.amp_models
+    settings.memory_models = args.memory_models or settings.memory_models
+    os.makedirs(args.out, exist_ok=True)
+    torch.set_num_threads(settings.threads)
+    machine = machine_info()
+    results = run(settings, args.data)
+    suffix = 'cpu'  # every figure here runs on the CPU (no CUDA variant is implemented)
+    plot_name = f'perf_scaling_{suffix}.png'
+    report.plot_scaling(results['scaling'], os.path.join(args.out, plot_name))
+    notes = open(args.notes).read().splitlines() if args.notes else []
+    command = ' '.join(shlex.quote(a) for a in [os.path.relpath(sys.executable, REPO)] +
+                       [os.path.relpath(sys.argv[0], REPO)] + (sys.argv[1:] if argv is None else argv))
+    path = os.path.join(args.out, f'perf_{suffix}.md')
+    with open(path, 'w') as f:
+        f.write(render(results, machine, command, notes, plot_name))
+    with open(os.path.join(args.out, f'perf_{suffix}.json'), 'w') as f:
+        json.dump(dict(machine=machine, command=command, results=results), f, indent=1, default=str)
+    print(f'[perf] wrote {path}')
+    return path
+
+
+if __name__ == '__main__':
+    main()

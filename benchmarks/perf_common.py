@@ -1,0 +1,151 @@
+"""Model builders, synthetic batches and timing helpers shared by the performance benchmarks."""
+from __future__ import annotations
+
+import gc
+import statistics
+import time
+from typing import Callable, Sequence
+
+import torch
+from torch import nn
+from mmengine.optim import OptimWrapper
+
+NUM_CLASSES = 1000
+MEAN = [123.675, 116.28, 103.53]
+STD = [58.395, 57.12, 57.375]
+
+
+def timm_feature_width(model_name: str) -> int:
+    """Width of a timm model's final feature map (the head's input)."""
+    import timm
+    return int(timm.create_model(model_name, pretrained=False, num_classes=0).num_features)
+
+
+def build_classifier(model_name: str, resolutions: Sequence[int], convs: str | None) -> nn.Module:
+    """A ``SANClassifier`` around a timm backbone.
+
+    Args:
+        model_name: a timm model name (``resnet18``, ``mobilenetv2_100``...).
+        resolutions: training resolutions.
+        convs: ``'meta'`` (the SAN), ``'shared'`` (shared convs, private BN) or None (the
+            plain, unconverted network with the same head and step).
+    """
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS
+    import san_plugin.mm  # noqa: F401  (registers the SAN modules)
+
+    init_default_scope('mmpretrain')
+    resolutions = sorted(resolutions, reverse=True)
+    san = None if convs is None else dict(resolutions=resolutions, init='scratch', convs=convs)
+    model = MODELS.build(dict(
+        type='SANClassifier',
+        backbone=dict(type='TIMMBackbone', model_name=model_name, pretrained=False),
+        san=san,
+        neck=dict(type='GlobalAveragePooling'),
+        head=dict(type='SANClsHead', num_classes=NUM_CLASSES, in_channels=timm_feature_width(model_name),
+                  resolutions=resolutions),
+        data_preprocessor=dict(type='SANDataPreprocessor', num_classes=NUM_CLASSES, mean=MEAN, std=STD)))
+    model.init_weights()
+    return model.train()
+
+
+def optim_wrapper(model: nn.Module, amp: bool = False) -> OptimWrapper:
+    """SGD (momentum, weight decay) in an ``OptimWrapper`` or, with ``amp``, a ``CPUAmpOptimWrapper``."""
+    from san_plugin.mm.amp import CPUAmpOptimWrapper
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
+    return CPUAmpOptimWrapper(optimizer=optimizer) if amp else OptimWrapper(optimizer=optimizer)
+
+
+def make_batch(resolutions: Sequence[int], batch: int, seed: int = 0) -> dict:
+    """A dataloader-like batch: one uint8 ``(N, 3, S, S)`` tensor per resolution (largest first)."""
+    from mmpretrain.structures import DataSample
+    gen = torch.Generator().manual_seed(seed)
+    views = [torch.randint(0, 256, (batch, 3, s, s), generator=gen, dtype=torch.uint8)
+             for s in sorted(resolutions, reverse=True)]
+    samples = [DataSample().set_gt_label(i % NUM_CLASSES) for i in range(batch)]
+    return {'inputs': views if len(views) > 1 else views[0], 'data_samples': samples}
+
+
+def summed_loss_step(model: nn.Module, data: dict, wrapper: OptimWrapper) -> dict:
+    """The naive SAN step: every resolution's forward first, one backward of the summed loss.
+
+    Every resolution's graph stays alive until the single backward (the memory that
+    ``SANClassifier.train_step``'s per-resolution backward avoids).
+    """
+    with wrapper.optim_context(model):
+        data = model.data_preprocessor(data, True)
+    views = data['inputs'] if isinstance(data['inputs'], (list, tuple)) else [data['inputs']]
+    teachers: list[torch.Tensor] = []
+    total = 0
+    for inputs in views:
+        with wrapper.optim_context(model):
+            losses = model(inputs, data['data_samples'], mode='loss', teachers=tuple(teachers))
+        teachers.append(losses.pop('logits').detach())
+        loss, _ = model.parse_losses(losses)
+        total = total + loss
+    wrapper.update_params(total)
+    return {'loss': total.detach()}
+
+
+def time_call(fn: Callable[[], object]) -> float:
+    """Seconds one call of ``fn`` takes."""
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def interleaved_medians(fns: dict[str, Callable[[], object]], repeats: int, warmup: int = 1,
+                        inner: int = 1) -> dict[str, list[float]]:
+    """Times several callables round-robin (A, B, A, B, ...) so background load hits all alike.
+
+    Args:
+        fns: name -> callable.
+        repeats: timed rounds.
+        warmup: untimed rounds first.
+        inner: calls per timed sample (the sample is their mean).
+
+    Returns:
+        name -> list of per-sample seconds (take the median).
+    """
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            gc.collect()
+            start = time.perf_counter()
+            for _ in range(inner):
+                fn()
+            times[name].append((time.perf_counter() - start) / inner)
+    return times
+
+
+def median(values: Sequence[float]) -> float:
+    return statistics.median(values)
+
+
+def forward_flops(model: nn.Module, resolution: int, batch: int = 1) -> int:
+    """Forward FLOPs at ``resolution`` (eval mode, kernels cached), via ``FlopCounterMode``."""
+    try:
+        from san_plugin.eval.measure import count_flops
+        return count_flops(model, resolution, batch, in_chans=3)
+    except ImportError:  # san_plugin.eval not available: the same count, done here
+        from torch.utils.flop_counter import FlopCounterMode
+        was_training = model.training
+        model.eval()
+        x = torch.randn(batch, 3, resolution, resolution)
+        with torch.no_grad():
+            model(x)
+            with FlopCounterMode(display=False) as counter:
+                model(x)
+        model.train(was_training)
+        return int(counter.get_total_flops())
+
+
+def train_step_flops(step: Callable[[], object]) -> int:
+    """FLOPs of one whole training step (forward and backward), via ``FlopCounterMode``."""
+    from torch.utils.flop_counter import FlopCounterMode
+    with FlopCounterMode(display=False) as counter:
+        step()
+    return int(counter.get_total_flops())

@@ -1,0 +1,200 @@
+"""Markdown and plot rendering of the ``perf.py`` results."""
+from __future__ import annotations
+
+from typing import Callable
+
+SECTIONS = (
+    '## 1. Training step time',
+    '## 2. Peak training memory',
+    '## 3. Data pipeline throughput',
+    '## 4. Inference latency',
+    '## 5. Scaling with the number of resolutions',
+    '## 6. Mixed precision on the CPU',
+    '## 7. FLOPs per resolution',
+)
+
+
+def ms(seconds: float) -> str:
+    return f'{seconds * 1e3:.1f} ms'
+
+
+def mib(kib: float) -> str:
+    return f'{kib / 1024:.0f} MiB'
+
+
+def gflops(flops: float) -> str:
+    return f'{flops / 1e9:.2f}'
+
+
+def verdict(value: float, ok: Callable[[float], bool]) -> str:
+    return 'met' if ok(value) else '**missed**'
+
+
+def table(header: list[str], rows: list[list]) -> list[str]:
+    lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+    lines += ['| ' + ' | '.join(str(c) for c in row) + ' |' for row in rows]
+    return lines
+
+
+def training_section(results: list[dict]) -> list[str]:
+    rows = [[r['model'], r['batch'], ms(r['san']['median_s']), ms(r['shared']['median_s']), f"{r['ratio']:.3f}",
+             f"{r['san']['min_s'] / r['shared']['min_s']:.3f}", '<= 1.05', verdict(r['ratio'], lambda v: v <= 1.05),
+             f"{gflops(r['step_flops']['meta'])} / {gflops(r['step_flops']['shared'])}"] for r in results]
+    out = [SECTIONS[0], '',
+           'Real `SANClassifier.train_step` (timm backbone via `TIMMBackbone`, GAP neck, `SANClsHead` with CE + '
+           'all-pairs scale distillation), resolutions largest first, one backward per resolution, one SGD step '
+           'through mmengine\'s `OptimWrapper`. Baseline: the same classifier converted with `convs=\'shared\'` '
+           '(shared convolutions, private BN), same step. Steps of the two models alternate (A, B, A, B...), '
+           'medians over the timed rounds after warm-up. Step GFLOPs counted with `FlopCounterMode` '
+           '(forward + backward, all resolutions).', '']
+    out += table(['model', 'batch', 'SAN step', 'shared-conv step', 'ratio', 'ratio of minima', 'target', 'result',
+                  'step GFLOPs SAN / shared'], rows)
+    out += ['', 'Samples (s): ' + '; '.join(f"{r['model']}: SAN {r['san']['samples_s']}, shared "
+                                            f"{r['shared']['samples_s']}" for r in results), '']
+    return out
+
+
+def memory_section(results: list[dict], method: str) -> list[str]:
+    rows = []
+    for r in results:
+        v = r['variants']
+        rows.append([r['model'], r['batch'], mib(v['san']['step_kib']), mib(v['plain']['step_kib']),
+                     f"{r['ratio']:.2f}", '<= 1.3', verdict(r['ratio'], lambda x: x <= 1.3),
+                     mib(v['summed']['step_kib']), f"{r['summed_ratio']:.2f}"])
+    out = [SECTIONS[1], '', method, '']
+    out += table(['model', 'batch', 'SAN step (per-res. backward)', 'plain step, largest res. alone', 'ratio',
+                  'target', 'result', 'SAN, one backward of summed loss', 'summed ratio'], rows)
+    out += ['', 'Resident sizes before the step (model + optimizer state + runtime), peak during it:', '']
+    detail = [[r['model'], name, mib(v['baseline_kib']), mib(v['peak_kib']), mib(v['step_kib']),
+               f"{v['params'] / 1e6:.2f} M"] for r in results for name, v in r['variants'].items()]
+    out += table(['model', 'variant', 'RSS before', 'peak RSS', 'peak above before', 'parameters'], detail)
+    return out + ['']
+
+
+def data_section(result: dict) -> list[str]:
+    out = [SECTIONS[2], '']
+    if 'skipped' in result:
+        return out + [f"Not measured: {result['skipped']}.", '']
+    loaders, prep, comb = result['loaders'], result['preprocessor'], result['combined']
+    std = loaders['standard']['images_per_s']
+    out += [f"`{result['data_root']}` (`train/`), first {result['images']} images, mmpretrain `CustomDataset` + "
+            f"torch `DataLoader` (batch {result['batch']}, num_workers={result['workers']}, mmengine "
+            f"`default_collate`, persistent workers); each pipeline passes over the images "
+            f"{result['repeats']} times after one untimed pass, pipelines alternating; median. "
+            'All resize with pillow bicubic. Preprocessor: `SANDataPreprocessor` on one collated batch in the '
+            f"main process ({result['threads']} threads): normalisation (+ the on-device resize for "
+            '`largest_only`). "Loader + preprocessor" = 1 / (1/loader rate + preprocessor s/image).', '']
+    names = {'standard': 'RandomResizedCrop(128) + RandomFlip (1 view)',
+             'multi': 'MultiResolution (5 views)',
+             'largest_only': 'MultiResolution(largest_only) + on-device resize'}
+    rows = [[names.get(n, n), f"{loaders[n]['images_per_s']:.0f}", f"{loaders[n]['images_per_s'] / std:.2f}",
+             f"{prep[n]['seconds_per_image'] * 1e3:.3f}", f"{comb[n]:.0f}", f"{comb[n] / comb['standard']:.2f}"]
+            for n in loaders]
+    out += table(['pipeline', 'loader images/s', 'ratio to standard', 'preprocessor ms/image',
+                  'loader + preprocessor images/s', 'ratio to standard'], rows)
+    ratio = loaders['multi']['images_per_s'] / std
+    dev = comb['largest_only'] / comb['standard']
+    out += ['', f"MultiResolution / standard (loader): **{ratio:.2f}**, target >= 0.75: "
+                f"{verdict(ratio, lambda v: v >= 0.75)}. On-device path (loader + preprocessor) / standard: "
+                f"**{dev:.2f}** ({verdict(dev, lambda v: v >= 0.75)}).",
+            '', 'Samples (images/s): ' + '; '.join(f"{n}: {loaders[n]['samples']}" for n in loaders), '']
+    return out
+
+
+def latency_section(results: list[dict]) -> list[str]:
+    out = [SECTIONS[3], '',
+           'Eval mode, `torch.no_grad()`, random input. original = `timm.create_model(name)`; SAN = '
+           '`convert(original, resolutions, init=\'pretrained\')` in eval mode (kernels generated once and '
+           'cached); baked = `bake(SAN, S)`. The three models alternate; each sample is the mean of `inner` '
+           'calls; medians.', '']
+    rows = []
+    for r in results:
+        for batch, b in r['batches'].items():
+            rows.append([r['model'], r['resolution'], batch, ms(b['original']['median_s']),
+                         ms(b['baked']['median_s']), f"{b['baked_ratio']:.3f}",
+                         f"{b['baked']['min_s'] / b['original']['min_s']:.3f}",
+                         verdict(b['baked_ratio'], lambda v: 0.97 <= v <= 1.03), ms(b['san']['median_s']),
+                         f"{b['san_ratio']:.3f}", f"{b['san']['min_s'] / b['original']['min_s']:.3f}",
+                         verdict(b['san_ratio'], lambda v: v <= 1.05)])
+    out += table(['model', 'res.', 'batch', 'original', 'baked', 'baked / original (0.97..1.03)', 'of minima',
+                  'result', 'SAN eval', 'SAN / original (<= 1.05)', 'of minima', 'result'], rows)
+    return out + ['']
+
+
+def scaling_section(result: dict, plot_name: str) -> list[str]:
+    out = [SECTIONS[4], '',
+           f"{result['model']}, batch {result['batch']}: a SAN trained on the k largest of "
+           f"{result['resolutions']} (one model per k, steps alternating over k). Expected step time = "
+           'step time at k=1 x (sum of forward FLOPs of the k resolutions / FLOPs at the largest). Peak memory: '
+           'peak RSS above the resident size before the step, as in figure 2 (expected flat).', '']
+    rows = []
+    base_t = result['times'][1]['median_s']
+    base_f = result['flops'][1]
+    base_m = result['memory'][1]['step_kib'] if result.get('memory') else None
+    for k in sorted(result['times']):
+        t, f = result['times'][k]['median_s'], result['flops'][k]
+        mem = result['memory'].get(k) if result.get('memory') else None
+        rows.append([k, gflops(f), ms(t), ms(base_t * f / base_f), f"{t / (base_t * f / base_f):.2f}",
+                     mib(mem['step_kib']) if mem else '-', f"{mem['step_kib'] / base_m:.2f}" if mem else '-'])
+    out += table(['k', 'sum fwd GFLOPs (batch 1)', 'step time', 'FLOPs-proportional', 'measured / expected',
+                  'peak above before', 'memory / k=1'], rows)
+    return out + ['', f'![scaling]({plot_name})', '']
+
+
+def amp_section(results: list[dict], cpu_flags: str) -> list[str]:
+    out = [SECTIONS[5], '', f'CPU bf16 support: {cpu_flags}. SAN `train_step` with `CPUAmpOptimWrapper` '
+           '(`torch.autocast(\'cpu\', dtype=torch.bfloat16)`, fp32 parameters and optimizer, no loss scaling) vs '
+           'the same model and optimizer with `OptimWrapper` (fp32); steps alternate; medians.', '']
+    rows = [[r['model'], r['batch'], ms(r['fp32']['median_s']), ms(r['bf16']['median_s']), f"{r['ratio']:.3f}",
+             f"{r['bf16']['min_s'] / r['fp32']['min_s']:.3f}", '<= 0.65', verdict(r['ratio'], lambda v: v <= 0.65)] for r in results]
+    out += table(['model', 'batch', 'fp32 step', 'bf16 autocast step', 'ratio', 'ratio of minima', 'target',
+                  'result'], rows)
+    out += ['', 'Samples (s): ' + '; '.join(f"{r['model']}: fp32 {r['fp32']['samples_s']}, bf16 "
+                                            f"{r['bf16']['samples_s']}" for r in results)]
+    out += ['', 'Demo accuracy with bf16 vs fp32 (within 0.5 point): not run in this benchmark (it needs two '
+                'demo trainings).', '']
+    return out
+
+
+def flops_section(results: list[dict], steps: dict[str, dict]) -> list[str]:
+    out = [SECTIONS[6], '', 'Forward GFLOPs at batch 1 (`FlopCounterMode`; a multiply-add = 2 FLOPs), eval '
+           'mode. The SAN runs with its cached kernels; kernel generation (one add per conv, not a counted op) '
+           'is not included. Training-step GFLOPs (all resolutions, forward + backward) and step time are from '
+           'figure 1.', '']
+    rows = []
+    for r in results:
+        for s, row in r['rows'].items():
+            rows.append([r['model'], s, gflops(row['original']), gflops(row['san']), gflops(row['baked'])])
+    out += table(['model', 'res.', 'original', 'converted (SAN)', 'baked'], rows)
+    if steps:
+        out += ['']
+        out += table(['model', 'batch', 'SAN step GFLOPs', 'SAN step time', 'GFLOP/s'],
+                     [[m, s['batch'], gflops(s['step_flops']['meta']), ms(s['san']['median_s']),
+                       f"{s['step_flops']['meta'] / s['san']['median_s'] / 1e9:.1f}"] for m, s in steps.items()])
+    return out + ['']
+
+
+def plot_scaling(result: dict, path: str) -> None:
+    """Step time (measured and FLOPs-proportional) and peak memory against k."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    ks = sorted(result['times'])
+    times = [result['times'][k]['median_s'] for k in ks]
+    expected = [times[0] * result['flops'][k] / result['flops'][1] for k in ks]
+    fig, (a, b) = plt.subplots(1, 2, figsize=(9, 3.5))
+    a.plot(ks, times, 'o-', label='measured')
+    a.plot(ks, expected, 's--', label='FLOPs-proportional')
+    a.set_xlabel('number of resolutions k')
+    a.set_ylabel('step time (s)')
+    a.set_title(f"{result['model']}, batch {result['batch']}")
+    a.legend()
+    if result.get('memory'):
+        b.plot(ks, [result['memory'][k]['step_kib'] / 1024 for k in ks], 'o-')
+    b.set_xlabel('number of resolutions k')
+    b.set_ylabel('peak RSS above before (MiB)')
+    b.set_ylim(bottom=0)
+    b.set_title('peak training memory')
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

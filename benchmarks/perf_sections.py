@@ -1,0 +1,127 @@
+"""The measured figures of ``perf.py``, one function per figure; each returns plain data."""
+from __future__ import annotations
+
+import copy
+import json
+import os
+import subprocess
+import sys
+from concurrent.futures import ThreadPoolExecutor
+from typing import Sequence
+
+import torch
+
+from perf_common import (build_classifier, forward_flops, interleaved_medians, make_batch, median, optim_wrapper,
+                         train_step_flops)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MALLOC_ENV = {'MALLOC_MMAP_THRESHOLD_': '65536'}  # fixed: freed tensor buffers go back to the OS
+
+
+def _stats(samples: Sequence[float]) -> dict:
+    return dict(median_s=median(samples), min_s=min(samples), samples_s=[round(s, 4) for s in samples])
+
+
+def training_step(model_name: str, resolutions: Sequence[int], batch: int, repeats: int, warmup: int) -> dict:
+    """SAN ``train_step`` vs the same network with shared convs and private BN (same step)."""
+    models = {c: build_classifier(model_name, resolutions, c) for c in ('meta', 'shared')}
+    wrappers = {c: optim_wrapper(m) for c, m in models.items()}
+    data = make_batch(resolutions, batch)
+    fns = {c: (lambda c=c: models[c].train_step(data, wrappers[c])) for c in models}
+    times = interleaved_medians(fns, repeats=repeats, warmup=warmup)
+    flops = {c: train_step_flops(fns[c]) for c in models}
+    params = {c: sum(p.numel() for p in m.parameters()) for c, m in models.items()}
+    return dict(model=model_name, resolutions=list(resolutions), batch=batch, san=_stats(times['meta']),
+                shared=_stats(times['shared']), ratio=median(times['meta']) / median(times['shared']),
+                step_flops=flops, params=params)
+
+
+def mixed_precision(model_name: str, resolutions: Sequence[int], batch: int, repeats: int, warmup: int) -> dict:
+    """SAN step under ``CPUAmpOptimWrapper`` (bf16 autocast) vs the fp32 step, one model, one optimizer."""
+    model = build_classifier(model_name, resolutions, 'meta')
+    fp32 = optim_wrapper(model)
+    amp = type(optim_wrapper(model, amp=True))(optimizer=fp32.optimizer)
+    data = make_batch(resolutions, batch)
+    times = interleaved_medians({'fp32': lambda: model.train_step(data, fp32),
+                                 'bf16': lambda: model.train_step(data, amp)}, repeats=repeats, warmup=warmup)
+    return dict(model=model_name, resolutions=list(resolutions), batch=batch, fp32=_stats(times['fp32']),
+                bf16=_stats(times['bf16']), ratio=median(times['bf16']) / median(times['fp32']))
+
+
+def memory_worker(model_name: str, resolutions: Sequence[int], batch: int, variant: str, threads: int) -> dict:
+    """Runs ``perf_memory_worker.py`` in a fresh process and returns its JSON result."""
+    cmd = [sys.executable, os.path.join(HERE, 'perf_memory_worker.py'), '--model', model_name, '--resolutions',
+           *map(str, resolutions), '--batch', str(batch), '--variant', variant, '--threads', str(threads)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **MALLOC_ENV})
+    for line in proc.stdout.splitlines():
+        if line.startswith('RESULT '):
+            return json.loads(line[len('RESULT '):])
+    raise RuntimeError(f'memory worker failed ({proc.returncode}): {" ".join(cmd)}\n{proc.stderr[-3000:]}')
+
+
+def run_memory_jobs(jobs: list[tuple], threads: int, parallel: int) -> list[dict]:
+    """Memory workers for ``(model, resolutions, batch, variant)`` jobs, ``parallel`` at a time.
+
+    Peak resident memory is per process, so concurrent workers do not disturb each other's figure.
+    """
+    with ThreadPoolExecutor(max_workers=max(1, parallel)) as pool:
+        return list(pool.map(lambda job: memory_worker(*job, threads), jobs))
+
+
+def memory_figure(results: list[dict]) -> dict:
+    """SAN (per-resolution backward) and summed-loss SAN peaks, relative to one plain step."""
+    by_variant = {r['variant']: r for r in results}
+    plain = by_variant['plain']['step_kib']
+    return dict(model=results[0]['model'], batch=results[0]['batch'], variants=by_variant,
+                ratio=by_variant['san']['step_kib'] / plain, summed_ratio=by_variant['summed']['step_kib'] / plain)
+
+
+def inference_latency(model_name: str, resolutions: Sequence[int], resolution: int, batches: Sequence[int],
+                      repeats: int, calls: int = 16) -> dict:
+    """Eval-mode forward latency of the original timm model, the baked SAN and the SAN (kernels cached)."""
+    import timm
+    from san_plugin.core import bake, convert
+    original = timm.create_model(model_name, pretrained=False).eval()
+    san, _ = convert(copy.deepcopy(original), resolutions, init='pretrained')
+    san.eval()
+    baked = bake(san, resolution).eval()
+    models = {'original': original, 'baked': baked, 'san': san}
+    out = {}
+    for batch in batches:
+        x = torch.randn(batch, 3, resolution, resolution)
+        inner = max(1, calls // batch)
+        with torch.no_grad():
+            times = interleaved_medians({n: (lambda m=m: m(x)) for n, m in models.items()}, repeats=repeats,
+                                        warmup=1, inner=inner)
+        out[batch] = {n: _stats(t) for n, t in times.items()} | dict(
+            inner=inner, baked_ratio=median(times['baked']) / median(times['original']),
+            san_ratio=median(times['san']) / median(times['original']))
+    return dict(model=model_name, resolution=resolution, batches=out)
+
+
+def flops_per_resolution(model_name: str, resolutions: Sequence[int]) -> dict:
+    """Forward FLOPs (batch 1) of the original, the converted SAN and the baked SAN at each resolution."""
+    import timm
+    from san_plugin.core import bake, convert
+    original = timm.create_model(model_name, pretrained=False)
+    san, _ = convert(copy.deepcopy(original), resolutions, init='pretrained')
+    rows = {}
+    for s in resolutions:
+        rows[s] = dict(original=forward_flops(original, s), san=forward_flops(san, s),
+                       baked=forward_flops(bake(san, s), s))
+    return dict(model=model_name, rows=rows)
+
+
+def scaling_times(model_name: str, resolutions: Sequence[int], batch: int, repeats: int, warmup: int) -> dict:
+    """SAN step time with the k largest resolutions, k = 1..len, interleaved over k.
+
+    One k-resolution SAN per k (the model and its optimizer state are those of that k).
+    """
+    resolutions = sorted(resolutions, reverse=True)
+    ks = range(1, len(resolutions) + 1)
+    models = {k: build_classifier(model_name, resolutions[:k], 'meta') for k in ks}
+    wrappers = {k: optim_wrapper(m) for k, m in models.items()}
+    data = {k: make_batch(resolutions[:k], batch) for k in ks}
+    times = interleaved_medians({k: (lambda k=k: models[k].train_step(data[k], wrappers[k])) for k in ks},
+                                repeats=repeats, warmup=warmup)
+    return {k: _stats(t) for k, t in times.items()}
