@@ -11,6 +11,7 @@ default_hooks = dict(
     checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=3, save_best='auto'),
     sampler_seed=dict(type='DistSamplerSeedHook'),
     visualization=dict(type='VisualizationHook', enable=False),
+    rng_state=dict(type='RandomStateHook'),  # epoch-based runs resume with the same augmentations
 )
 env_cfg = dict(
     cudnn_benchmark=False,

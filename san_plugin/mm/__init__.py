@@ -3,6 +3,7 @@ from .amp import CPUAmpOptimWrapper
 from .checkpoint import install_atomic_checkpoint_saving, register_safe_checkpoint_loader
 from .classifier import NonFiniteLossError, SANClassifier
 from .head import SANClsHead
+from .hooks import RandomStateHook
 from .loading import BadImageError, CheckedCustomDataset, SafeLoadImageFromFile
 from .losses import ScaleDistillationLoss
 from .metrics import ResolutionAccuracy
@@ -15,7 +16,7 @@ register_safe_checkpoint_loader()  # weights_only loads with a narrow allowlist
 install_atomic_checkpoint_saving()  # temp file + rename: the newest checkpoint is always whole
 
 __all__ = [
-    'BadImageError', 'CheckedCustomDataset', 'SafeLoadImageFromFile',
+    'BadImageError', 'CheckedCustomDataset', 'RandomStateHook', 'SafeLoadImageFromFile',
     'CPUAmpOptimWrapper', 'MultiResolution', 'MultiResolutionTest', 'NonFiniteLossError', 'ResolutionAccuracy',
     'SANClassifier', 'SANClsHead', 'SANDataPreprocessor', 'SANDistributedDataParallel', 'SANRunner', 'ScaleDistillationLoss',
 ]

@@ -27,9 +27,9 @@ def reference(image_folder, tmp_path_factory) -> dict:
     return safe_load(root / 'work' / f'iter_{MAX_ITERS}.pth', map_location='cpu')
 
 
-def assert_same_training_state(resumed: dict, reference: dict) -> None:
+def assert_same_training_state(resumed: dict, reference: dict, iters: int = MAX_ITERS) -> None:
     """Weights, per-resolution BN statistics, optimizer and scheduler state are bitwise equal."""
-    assert resumed['meta']['iter'] == reference['meta']['iter'] == MAX_ITERS
+    assert resumed['meta']['iter'] == reference['meta']['iter'] == iters
     assert resumed['state_dict'].keys() == reference['state_dict'].keys()
     assert any('branches.24.running_var' in k for k in reference['state_dict'])  # per-resolution BN is compared
     for key, value in reference['state_dict'].items():
@@ -95,3 +95,25 @@ def test_kill_during_checkpoint_write_keeps_previous_checkpoint(image_folder, tm
     resume = write_config(tmp_path / 'config.py', image_folder, max_iters=MAX_ITERS)
     run_tool('train.py', str(resume), '--work-dir', str(work), '--resume')
     assert_same_training_state(safe_load(work / f'iter_{MAX_ITERS}.pth', map_location='cpu'), reference)
+
+
+EPOCHS = """
+train_cfg = dict(_delete_=True, type='EpochBasedTrainLoop', max_epochs=3, val_interval=1000)
+default_hooks = dict(checkpoint=dict(by_epoch=True, interval=1))
+log_processor = dict(by_epoch=True)
+"""
+
+
+def test_epoch_based_run_resumes_to_identical_state(image_folder, tmp_path):
+    """4 iterations an epoch; killed in epoch 3, resumed from epoch_2.pth. Needs RandomStateHook
+    (in the default runtime): the next epoch's crops and flips come from the restored NumPy state."""
+    config = write_config(tmp_path / 'config.py', image_folder, extra=EPOCHS)
+    run_tool('train.py', str(config), '--work-dir', str(tmp_path / 'reference'))
+    crash = write_config(tmp_path / 'crash.py', image_folder, extra=EPOCHS,
+                         custom_hooks=[dict(type='CrashHook', at_iter=10)])
+    work = tmp_path / 'work'
+    assert run_tool('train.py', str(crash), '--work-dir', str(work), check=False).returncode == -signal.SIGKILL
+    assert (work / 'last_checkpoint').read_text().strip() == str(work / 'epoch_2.pth')
+    run_tool('train.py', str(config), '--work-dir', str(work), '--resume')
+    assert_same_training_state(safe_load(work / 'epoch_3.pth', map_location='cpu'),
+                               safe_load(tmp_path / 'reference' / 'epoch_3.pth', map_location='cpu'), iters=12)
