@@ -1,12 +1,13 @@
 """What tools/train.py and tools/test.py do with bad runs, checkpoints and settings."""
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 import torch
 
-from conftest import run_tool, write_config
+from conftest import make_image_folder, run_tool, write_config
 from san_plugin.mm.checkpoint import safe_load
 
 pytestmark = pytest.mark.slow
@@ -63,3 +64,31 @@ def test_bad_resolution_set_in_the_config_fails_before_training(trained, tmp_pat
                       'model.san.resolutions=[32,32]', check=False)
     assert result.returncode != 0 and 'resolutions holds duplicates: [32] in [32, 32]' in result.stderr
     assert not list((tmp_path / 'work').glob('*.pth'))
+
+
+SAFE_LOADING = """
+train_dataloader['dataset'].update(type='CheckedCustomDataset', pipeline=[
+    dict(type='SafeLoadImageFromFile', skip_bad_images={skip}),
+    dict(type='MultiResolution', resolutions=resolutions, crop_ratio_range=(0.35, 1.0)),
+    dict(type='PackInputs')])
+"""
+
+
+@pytest.mark.parametrize('skip', [True, False])
+def test_bad_training_images_fail_naming_the_file_or_are_skipped(tmp_path, skip):
+    images = make_image_folder(tmp_path / 'images')
+    empty, fake = images / 'train' / 'classA' / 'empty.jpg', images / 'train' / 'classB' / 'notes.jpg'
+    empty.write_bytes(b'')
+    fake.write_text('not an image')
+    config = write_config(tmp_path / 'config.py', images, max_iters=5, ckpt_interval=5,
+                          extra=SAFE_LOADING.format(skip=skip))
+    result = run_tool('train.py', str(config), '--work-dir', str(tmp_path / 'work'), check=False)
+    if skip:  # 5 iterations x 4 images see all 18 files: both bad ones were drawn and replaced
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert f'skipping bad image {empty}: the file is empty (0 bytes)' in result.stdout
+        assert f'skipping bad image {fake}: not a decodable image' in result.stdout
+        assert (tmp_path / 'work' / 'iter_5.pth').is_file()
+    else:
+        assert result.returncode != 0
+        assert re.search(f'BadImageError: cannot load image ({re.escape(str(empty))}|{re.escape(str(fake))})',
+                         result.stderr)
