@@ -53,7 +53,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--out', default='benchmarks/results/imagenette_resnet18', help='results prefix (.md/.json/.png)')
     p.add_argument('--models', default=','.join(CONFIGS), help='comma-separated subset of: ' + ','.join(CONFIGS))
     p.add_argument('--epochs', type=int, default=None, help="default: the configs' max_epochs")
-    p.add_argument('--warmup-epochs', type=int, default=1)
+    p.add_argument('--warmup-epochs', type=float, default=1.0, help='linear warm-up length (fractions allowed)')
     p.add_argument('--batch-size', type=int, default=None, help="default: the configs' (64)")
     p.add_argument('--num-workers', type=int, default=2)
     p.add_argument('--width', type=float, default=1.0, help='backbone width multiplier (1.0 = ResNet-18)')
@@ -65,6 +65,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--steps', default='train,eval,report', help='any of train,eval,report')
     p.add_argument('--force', action='store_true', help='retrain and re-evaluate models that are done')
     p.add_argument('--threads', type=int, default=None, help='torch threads for training and evaluation')
+    p.add_argument('--in-process', action='store_true',
+                   help='train inside this process (what tools/train.py does) instead of a subprocess per model; '
+                        'used by the smoke test to save the interpreter start-ups')
     return p.parse_args(argv)
 
 
@@ -119,21 +122,33 @@ def train(name: str, args: argparse.Namespace) -> None:
     # No validation during training: evaluate() measures every resolution afterwards.
     command = [sys.executable, str(REPO / 'tools/train.py'), str(cfg_path), '--work-dir', str(work), '--no-validate']
     env = dict(os.environ)
-    if args.threads:
-        env['OMP_NUM_THREADS'] = str(args.threads)
+    if args.threads:  # one thread avoids OpenMP spin-waiting on an oversubscribed machine
+        env['OMP_NUM_THREADS'] = env['MKL_NUM_THREADS'] = str(args.threads)
     print(f'[{name}] training {epochs} epochs: {shlex.join(command)}', flush=True)
     start = time.time()
-    with open(work / 'train_stdout.log', 'w') as log:
-        result = subprocess.run(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env)
+    if args.in_process:
+        train_in_process(cfg_path, work)
+    else:
+        with open(work / 'train_stdout.log', 'w') as log:
+            result = subprocess.run(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env)
+        if result.returncode != 0:
+            raise SystemExit(f'[{name}] training failed (exit {result.returncode}); see {work / "train_stdout.log"}')
     wall = time.time() - start
-    if result.returncode != 0:
-        raise SystemExit(f'[{name}] training failed (exit {result.returncode}); see {work / "train_stdout.log"}')
     (work / 'timing.json').write_text(json.dumps(dict(
         model=name, config=CONFIGS[name], epochs=epochs, batch_size=cfg.train_dataloader.batch_size,
         lr=cfg.optim_wrapper.optimizer.lr, width=args.width, seed=args.seed, train_wall_s=round(wall, 1),
         started=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(start)), checkpoint=str(checkpoint),
         command=shlex.join(command)), indent=2))
     print(f'[{name}] trained in {wall / 60:.1f} min', flush=True)
+
+
+def train_in_process(cfg_path: Path, work: Path) -> None:
+    """``tools/train.py CONFIG --work-dir WORK --no-validate`` without a new interpreter."""
+    from mmengine.runner import Runner
+    from san_plugin.mm.runtime import load_config
+    cfg = load_config(str(cfg_path), None, str(work))
+    cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
+    Runner.from_cfg(cfg).train()
 
 
 def evaluate(name: str, args: argparse.Namespace) -> None:

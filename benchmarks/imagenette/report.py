@@ -1,0 +1,262 @@
+"""Writes the Imagenette Table 1 results (markdown + json + Fig. 1-style png) from a run's work dir.
+
+    python benchmarks/imagenette/report.py [--work-dir work_dirs/imagenette]
+        [--out benchmarks/results/imagenette_resnet18]
+
+Reads ``<work-dir>/<model>/eval.json`` (benchmarks/imagenette/evaluate.py), ``timing.json`` and
+``run_meta.json`` (benchmarks/imagenette/run.py). Models that have not finished are listed as
+missing; the report is valid for whatever is there. ``benchmarks/imagenette/notes.md``, when
+present, is appended as the analysis section.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+TRAIN_RESOLUTIONS = (64, 56, 48, 40, 32)
+TEST_RESOLUTIONS = (80, 72, 64, 56, 48, 44, 40, 36, 32, 24)
+SAN_MODELS = {
+    'san': 'SAN (meta convs, private BN, scale distillation)',
+    'san_nodistill': 'SAN w/o scale distillation',
+    'san_sharedconv': 'shared convs + private BN (+ distillation)',
+}
+TARGET_MEAN_GAIN = 1.5
+
+
+def _load(path: Path):
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def collect(work_dir: str | Path) -> dict:
+    work = Path(work_dir)
+    models = {}
+    for name in ['san', *[f'baseline_{s}' for s in TRAIN_RESOLUTIONS], 'san_nodistill', 'san_sharedconv']:
+        timing, result = _load(work / name / 'timing.json'), _load(work / name / 'eval.json')
+        if timing or result:
+            models[name] = dict(timing=timing, eval=result)
+    return dict(models=models, meta=_load(work / 'run_meta.json') or {})
+
+
+def _cell(value) -> str:
+    return '-' if value is None else f'{value:.2f}'
+
+
+def baseline_rows(data: dict, tests) -> dict[int, dict[int, float]]:
+    rows = {}
+    for s in TRAIN_RESOLUTIONS:
+        result = (data['models'].get(f'baseline_{s}') or {}).get('eval')
+        if result:
+            rows[s] = {t: result['rows']['baseline'].get(str(t)) for t in tests}
+    return rows
+
+
+def san_rows(result: dict, tests) -> dict[int, dict[int, float]]:
+    return {int(r): {t: cells.get(str(t)) for t in tests} for r, cells in result['rows'].items()}
+
+
+def proxy_row(result: dict, tests) -> dict[int, float | None]:
+    rows = result['rows']
+    return {t: rows.get(str(result['proxy'].get(str(t))), {}).get(str(t)) for t in tests}
+
+
+def matrix(title_rows: dict[int, dict[int, float]], tests, mark) -> list[str]:
+    lines = ['| Train \\ Test | ' + ' | '.join(str(t) for t in tests) + ' |',
+             '|---|' + '---|' * len(tests)]
+    for r in sorted(title_rows, reverse=True):
+        cells = [(f'**{_cell(v)}**' if mark(r, t) and v is not None else _cell(v))
+                 for t, v in title_rows[r].items()]
+        lines.append(f'| {r} | ' + ' | '.join(cells) + ' |')
+    return lines
+
+
+def summarise(data: dict, tests) -> dict:
+    """Diagonal gains, proxy-vs-best-baseline margins and the issue's three targets."""
+    base = baseline_rows(data, tests)
+    out: dict = {'baselines': {str(s): {str(t): v for t, v in row.items()} for s, row in base.items()}}
+    for name in SAN_MODELS:
+        result = (data['models'].get(name) or {}).get('eval')
+        if not result:
+            continue
+        proxy = proxy_row(result, tests)
+        diag = {s: proxy.get(s) for s in TRAIN_RESOLUTIONS if s in proxy}
+        gains = {s: diag[s] - base[s][s] for s in diag if s in base and diag[s] is not None and base[s].get(s) is not None}
+        best = {t: max((row[t] for row in base.values() if row.get(t) is not None), default=None) for t in tests}
+        margins = {t: proxy[t] - best[t] for t in tests if proxy.get(t) is not None and best[t] is not None}
+        entry = dict(proxy_row={str(t): v for t, v in proxy.items()}, diagonal={str(s): v for s, v in diag.items()},
+                     diagonal_gain={str(s): g for s, g in gains.items()},
+                     mean_diagonal_gain=(sum(gains.values()) / len(gains)) if gains else None,
+                     margin_over_best_baseline={str(t): m for t, m in margins.items()},
+                     mean_proxy=(sum(v for v in proxy.values() if v is not None) / len(proxy)) if proxy else None)
+        complete = len(gains) == len(TRAIN_RESOLUTIONS) and len(margins) == len(tests)
+        entry['targets'] = dict(
+            complete=complete,
+            san_ge_baseline_at_every_training_resolution=complete and all(g >= 0 for g in gains.values()),
+            mean_diagonal_gain_ge_1_5=complete and entry['mean_diagonal_gain'] >= TARGET_MEAN_GAIN,
+            proxy_above_best_baseline_at_every_test_resolution=complete and all(m > 0 for m in margins.values()))
+        out[name] = entry
+    return out
+
+
+def plot(data: dict, tests, path: Path) -> Path | None:
+    try:
+        import matplotlib
+        matplotlib.use('Agg')
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return None
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    base = baseline_rows(data, tests)
+    for i, (s, row) in enumerate(sorted(base.items(), reverse=True)):
+        xs = [t for t in tests if row.get(t) is not None]
+        ax.plot(xs, [row[t] for t in xs], marker='o', ms=3, lw=1, color=plt.cm.Greys(0.35 + 0.13 * i),
+                label=f'baseline trained at {s}')
+    styles = {'san': dict(color='tab:red', lw=2.2, marker='s', ms=4),
+              'san_nodistill': dict(color='tab:blue', lw=1.4, ls='--', marker='^', ms=3),
+              'san_sharedconv': dict(color='tab:green', lw=1.4, ls=':', marker='v', ms=3)}
+    for name, label in SAN_MODELS.items():
+        result = (data['models'].get(name) or {}).get('eval')
+        if result:
+            row = proxy_row(result, tests)
+            xs = [t for t in tests if row.get(t) is not None]
+            ax.plot(xs, [row[t] for t in xs], label=label + ' (proxy)', **styles[name])
+    for s in TRAIN_RESOLUTIONS:
+        ax.axvline(s, color='0.9', lw=0.8, zorder=0)
+    ax.set_xlabel('test resolution (px)')
+    ax.set_ylabel('top-1 (%) on Imagenette val')
+    ax.set_title('ResNet-18 on Imagenette: SAN vs individually trained baselines')
+    ax.legend(fontsize=7, loc='lower right')
+    ax.grid(alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def _fmt_min(seconds) -> str:
+    return '-' if seconds is None else f'{seconds / 60:.1f} min'
+
+
+def markdown(data: dict, summary: dict, tests, png: Path | None) -> str:
+    models = data['models']
+    lines = ['# Table 1 on Imagenette: ResNet-18 SAN vs individually trained baselines (CPU)', '']
+    timings = [m['timing'] for m in models.values() if m.get('timing')]
+    if timings:
+        t0 = timings[0]
+        lines += [f"Recipe (identical for every model): {t0['epochs']} epochs, batch {t0['batch_size']}, "
+                  f"SGD momentum 0.9 lr {t0['lr']} (1 epoch linear warm-up, then half cosine to 0, per iteration), "
+                  f"weight decay 5e-5, RandomResizedCrop (area 0.35-1, pillow bicubic) + flip; test: resize short "
+                  f"side to T/0.875 (pillow bicubic, antialiased) + center crop T. Seed {t0['seed']}. "
+                  f"Backbone: mmpretrain ResNet-18, ImageNet stem, width x{t0['width']} "
+                  f"(stem/base channels {int(round(64 * t0['width']))}).", '']
+    counts = {m['eval']['num_images'] for m in models.values() if m.get('eval')}
+    lines += [f'Top-1 (%) on the {", ".join(f"{c:,}" for c in sorted(counts)) or "?"} Imagenette val images. Training resolutions 64/56/48/40/32; '
+              '**bold** = SAN proxy cell (row S(T), the nearest training resolution, with its encoding and BN '
+              'branch, no calibration); baseline tables: **bold** = trained and tested at the same size.', '']
+    base = baseline_rows(data, tests)
+    lines += ['## Baselines (one ResNet-18 per training resolution)', '']
+    lines += matrix(base, tests, lambda r, t: r == t) if base else ['(none finished)']
+    for name, label in SAN_MODELS.items():
+        result = (models.get(name) or {}).get('eval')
+        if not result:
+            continue
+        rows = san_rows(result, tests)
+        lines += ['', f'## {label}: `{name}` ({"every BN branch" if result["row_mode"] == "full" else "proxy row only"})',
+                  '']
+        lines += matrix(rows, tests, lambda r, t, p=result['proxy']: p.get(str(t)) == r)
+    if 'san' in summary:
+        s = summary['san']
+        lines += ['', '## Diagonal: SAN proxy cell at S vs the baseline trained and tested at S', '',
+                  '| S | baseline | SAN | gain |', '|---|---|---|---|']
+        for r in TRAIN_RESOLUTIONS:
+            b = base.get(r, {}).get(r)
+            v = s['diagonal'].get(str(r))
+            g = s['diagonal_gain'].get(str(r))
+            lines.append(f'| {r} | {_cell(b)} | {_cell(v)} | {"-" if g is None else f"{g:+.2f}"} |')
+        mg = s['mean_diagonal_gain']
+        lines += [f'| mean | | | {"-" if mg is None else f"{mg:+.2f}"} |']
+    lines += ['', '## Proxy rows and ablations (each test size with its nearest training branch)', '',
+              '| model | ' + ' | '.join(str(t) for t in tests) + ' | mean | mean diag. gain |',
+              '|---|' + '---|' * (len(tests) + 2)]
+    if base:
+        best = {t: max((row[t] for row in base.values() if row.get(t) is not None), default=None) for t in tests}
+        vals = [v for v in best.values() if v is not None]
+        lines.append('| best baseline at T | ' + ' | '.join(_cell(best[t]) for t in tests)
+                     + f' | {_cell(sum(vals) / len(vals)) if vals else "-"} | |')
+    for name, label in SAN_MODELS.items():
+        if name in summary:
+            s = summary[name]
+            mg = s['mean_diagonal_gain']
+            lines.append(f'| {label} | ' + ' | '.join(_cell(s['proxy_row'].get(str(t))) for t in tests)
+                         + f' | {_cell(s["mean_proxy"])} | {"-" if mg is None else f"{mg:+.2f}"} |')
+    if 'san' in summary:
+        m = summary['san']['margin_over_best_baseline']
+        lines += ['', 'SAN proxy cell minus the best baseline at each test size: '
+                  + ', '.join(f'{t}: {m[str(t)]:+.2f}' for t in tests if str(t) in m)]
+        tg = summary['san']['targets']
+        yes = lambda ok: 'met' if ok else ('NOT met' if tg['complete'] else 'not measurable (models missing)')
+        lines += ['', '## Issue targets (SAN with scale distillation)', '',
+                  f"- SAN >= baseline at every training resolution: {yes(tg['san_ge_baseline_at_every_training_resolution'])}",
+                  f"- mean diagonal gain >= {TARGET_MEAN_GAIN} points: {yes(tg['mean_diagonal_gain_ge_1_5'])}",
+                  f"- proxy cell above the best baseline at every test resolution: "
+                  f"{yes(tg['proxy_above_best_baseline_at_every_test_resolution'])}"]
+    if png:
+        lines += ['', f'![accuracy vs test resolution]({png.name})']
+    lines += ['', '## Runs', '', '| model | config | epochs | train wall | eval wall | started (UTC) |',
+              '|---|---|---|---|---|---|']
+    for name, m in models.items():
+        t, e = m.get('timing') or {}, m.get('eval') or {}
+        lines.append(f"| {name} | `{t.get('config', '-')}` | {t.get('epochs', '-')} | {_fmt_min(t.get('train_wall_s'))} "
+                     f"| {_fmt_min(e.get('eval_wall_s'))} | {t.get('started', '-')} |")
+    missing = [n for n in ['san', *[f'baseline_{s}' for s in TRAIN_RESOLUTIONS], 'san_nodistill', 'san_sharedconv']
+               if not (models.get(n) or {}).get('eval')]
+    if missing:
+        lines += ['', 'Not finished (no results): ' + ', '.join(missing)]
+    invocations = data['meta'].get('invocations', [])
+    machine = invocations[-1] if invocations else {}
+    lines += ['', f"Machine: {machine.get('machine', platform.platform())}, {machine.get('cpus', '?')} CPU cores "
+              f"({machine.get('processor', platform.machine())}), no GPU, shared with other jobs (wall times include "
+              'that contention).', '', 'Commands (repository root):', '', '```']
+    lines += [i['command'] for i in invocations] or ['.venv/bin/python benchmarks/imagenette/run.py --data-root data/imagenette']
+    lines += ['```', '', 'Per-model training commands (configs dumped by run.py into the work dir):', '', '```']
+    lines += [m['timing']['command'] for m in models.values() if m.get('timing')]
+    lines += ['```']
+    notes = HERE / 'notes.md'
+    if notes.exists():
+        lines += ['', notes.read_text().strip()]
+    return '\n'.join(lines) + '\n'
+
+
+def write_report(work_dir: str | Path, out: str | Path, test_resolutions=TEST_RESOLUTIONS) -> list[Path]:
+    tests = sorted({int(t) for t in test_resolutions}, reverse=True)
+    data = collect(work_dir)
+    summary = summarise(data, tests)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    png = out.with_suffix('.png')
+    try:
+        png = plot(data, tests, png)
+    except Exception as error:  # a report without its figure beats no report
+        print(f'plot failed: {error!r}')
+        png = None
+    md = out.with_suffix('.md')
+    md.write_text(markdown(data, summary, tests, png))
+    js = out.with_suffix('.json')
+    js.write_text(json.dumps(dict(summary=summary, models=data['models'], meta=data['meta']), indent=2))
+    return [p for p in (md, js, png) if p]
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--work-dir', default='work_dirs/imagenette')
+    p.add_argument('--out', default='benchmarks/results/imagenette_resnet18')
+    p.add_argument('--test-resolutions', type=int, nargs='+', default=list(TEST_RESOLUTIONS))
+    args = p.parse_args(argv)
+    for path in write_report(args.work_dir, args.out, args.test_resolutions):
+        print(f'wrote {path}')
+
+
+if __name__ == '__main__':
+    main()
