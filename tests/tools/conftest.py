@@ -1,112 +1,11 @@
-"""Tiny image folders, tiny configs and subprocess runners for the tools tests.
-
-Every run trains a narrow ResNet-18 SAN (8 base channels) at 32 and 24 px on a few
-generated JPEGs, with a fixed seed, deterministic settings and no dataloader workers.
-"""
+"""Fixtures of the tools tests (helpers in san_tools_helpers.py)."""
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-from PIL import Image
 
-REPO = Path(__file__).resolve().parents[2]
-HERE = Path(__file__).resolve().parent
-DEMO_CONFIG = REPO / 'configs' / 'demo' / 'san_resnet18_demo.py'
-
-
-def make_image_folder(root: Path, per_class: dict[str, int] | None = None, size: tuple[int, int] = (40, 48),
-                      seed: int = 0) -> Path:
-    """Writes ``root/{train,val}/{classA,classB}/*.jpg`` (8 train and 4 val images a class)."""
-    per_class = per_class or {'train': 8, 'val': 4}
-    rng = np.random.default_rng(seed)
-    for split, count in per_class.items():
-        for label, name in enumerate(('classA', 'classB')):
-            folder = root / split / name
-            folder.mkdir(parents=True, exist_ok=True)
-            for i in range(count):
-                pixels = rng.integers(0, 255, (*size, 3), dtype=np.uint8)
-                pixels[:, :, label] = 255  # a learnable difference between the classes
-                Image.fromarray(pixels).save(folder / f'{i}.jpg')
-    return root
-
-
-CONFIG = '''
-_base_ = [{demo!r}]
-custom_imports = dict(imports=['san_plugin.mm', 'san_test_hooks'], allow_failed_imports=False)
-resolutions = {resolutions!r}
-data_root = {data_root!r}
-model = dict(
-    backbone=dict(depth=18, base_channels=8, stem_channels=8),
-    san=dict(resolutions=resolutions),
-    head=dict(num_classes=2, in_channels=64, resolutions=resolutions, topk=(1, )))
-data_preprocessor = dict(num_classes=2)
-train_pipeline = [
-    dict(type='LoadImageFromFile'),
-    {train_views},
-    dict(type='PackInputs'),
-]
-val_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='MultiResolutionTest', resolutions=resolutions),
-    dict(type='PackInputs'),
-]
-test_pipeline = [
-    dict(type='LoadImageFromFile'),
-    dict(type='ResizeEdge', scale=37, edge='short', backend='pillow', interpolation='bicubic'),
-    dict(type='CenterCrop', crop_size=32),
-    dict(type='PackInputs'),
-]
-loader = dict(num_workers=0, persistent_workers=False)
-train_dataloader = dict(batch_size={batch_size}, **loader, dataset=dict(data_root=data_root, pipeline=train_pipeline))
-val_dataloader = dict(batch_size=4, **loader, dataset=dict(data_root=data_root, pipeline=val_pipeline))
-test_dataloader = dict(batch_size=4, **loader, dataset=dict(data_root=data_root, pipeline=test_pipeline))
-val_evaluator = dict(topk=(1, ))
-test_evaluator = dict(topk=(1, ))
-optim_wrapper = dict(optimizer=dict(lr={lr}))
-param_scheduler = [dict(type='MultiStepLR', by_epoch=False, milestones=[3], gamma=0.5)]
-train_cfg = dict(_delete_=True, type='IterBasedTrainLoop', max_iters={max_iters}, val_interval={val_interval})
-log_processor = dict(by_epoch=False)
-default_hooks = dict(logger=dict(interval=1),
-                     checkpoint=dict(by_epoch=False, interval={ckpt_interval}, max_keep_ckpts=10, save_best=None))
-randomness = dict(seed=0, deterministic=True)
-custom_hooks = {custom_hooks!r}
-'''
-
-
-def write_config(path: Path, data_root: Path, *, resolutions=(32, 24), max_iters: int = 6, ckpt_interval: int = 2,
-                 val_interval: int = 1000, batch_size: int = 4, lr: float = 0.1, random_crop: bool = True,
-                 custom_hooks: list | None = None, extra: str = '') -> Path:
-    """A tiny iteration-based config (``extra`` is appended as config text)."""
-    views = (f"dict(type='MultiResolution', resolutions=resolutions, crop_ratio_range=(0.35, 1.0))" if random_crop
-             else "dict(type='MultiResolutionTest', resolutions=resolutions)")
-    path.write_text(CONFIG.format(demo=str(DEMO_CONFIG), resolutions=list(resolutions), data_root=str(data_root),
-                                  train_views=views, batch_size=batch_size, lr=lr, max_iters=max_iters,
-                                  val_interval=val_interval, ckpt_interval=ckpt_interval,
-                                  custom_hooks=custom_hooks or []) + extra)
-    return path
-
-
-def tool_env() -> dict[str, str]:
-    env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONHASHSEED='0', CUDA_VISIBLE_DEVICES='')
-    env['PYTHONPATH'] = os.pathsep.join(filter(None, [str(HERE), str(REPO), env.get('PYTHONPATH')]))
-    env['PATH'] = os.pathsep.join([str(Path(sys.executable).parent), env.get('PATH', '')])
-    return env
-
-
-def run_tool(*args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Runs ``python tools/<script> ...`` (or ``bash tools/<script>.sh``) in the repo."""
-    script = str(REPO / 'tools' / args[0])
-    command = (['bash', script] if script.endswith('.sh') else [sys.executable, script]) + list(args[1:])
-    result = subprocess.run(command, cwd=REPO, env=tool_env(), capture_output=True, text=True, timeout=timeout)
-    if check and result.returncode != 0:
-        raise AssertionError(f'{" ".join(command)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n'
-                             f'{result.stderr[-6000:]}')
-    return result
+from san_tools_helpers import make_image_folder
 
 
 @pytest.fixture(scope='session')

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from conftest import run_tool, write_config
+from san_tools_helpers import run_tool, write_config
 
 pytestmark = pytest.mark.slow
 ITERS = 3
