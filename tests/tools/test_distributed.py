@@ -106,3 +106,46 @@ def test_test_metrics_under_two_processes_equal_one_process(synced, image_folder
     one = run_tool('test.py', str(config), str(checkpoint), '--work-dir', str(tmp_path / 'one'))
     two = run_tool('dist_test.sh', str(config), str(checkpoint), '2', '--work-dir', str(tmp_path / 'two'))
     assert accuracies(two.stdout + two.stderr) == accuracies(one.stdout + one.stderr)
+
+
+def _sync_bn_rank(rank: int, port: int, out: str) -> None:
+    import torch.distributed as dist
+    from san_plugin.mm.sync_bn import CPUSyncBatchNorm
+    dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank, world_size=2)
+    try:
+        x, weight, upstream = _sync_bn_inputs()
+        bn = CPUSyncBatchNorm(3)
+        with torch.no_grad():
+            bn.weight.copy_(weight)
+        part = x[rank * 2:(rank + 1) * 2].clone().requires_grad_()
+        (bn(part) * upstream[rank * 2:(rank + 1) * 2]).sum().backward()
+        torch.save({'x_grad': part.grad, 'w_grad': bn.weight.grad,
+                    'b_grad': bn.bias.grad, 'mean': bn.running_mean, 'var': bn.running_var}, f'{out}/{rank}.pth')
+    finally:
+        dist.destroy_process_group()
+
+
+def _sync_bn_inputs():
+    gen = torch.Generator().manual_seed(0)
+    return (torch.randn(4, 3, 5, 5, generator=gen) * 3 + 1, torch.rand(3, generator=gen) + 0.5,
+            torch.randn(4, 3, 5, 5, generator=gen))
+
+
+def test_cpu_sync_batchnorm_equals_batchnorm_on_the_whole_batch(tmp_path):
+    """2 ranks x 2 images == 1 x 4: activations' gradients, summed parameter gradients, running stats."""
+    from torch.multiprocessing import spawn
+    from san_tools_helpers import free_port
+    spawn(_sync_bn_rank, args=(free_port(), str(tmp_path)), nprocs=2)
+    ranks = [torch.load(tmp_path / f'{r}.pth') for r in range(2)]
+    x, weight, upstream = _sync_bn_inputs()
+    bn = torch.nn.BatchNorm2d(3)
+    with torch.no_grad():
+        bn.weight.copy_(weight)
+    x.requires_grad_()
+    (bn(x) * upstream).sum().backward()
+    torch.testing.assert_close(torch.cat([r['x_grad'] for r in ranks]), x.grad)
+    torch.testing.assert_close(ranks[0]['w_grad'] + ranks[1]['w_grad'], bn.weight.grad)
+    torch.testing.assert_close(ranks[0]['b_grad'] + ranks[1]['b_grad'], bn.bias.grad)
+    for rank in ranks:
+        torch.testing.assert_close(rank['mean'], bn.running_mean)
+        torch.testing.assert_close(rank['var'], bn.running_var)
