@@ -88,6 +88,10 @@ class SANClassifier(ImageClassifier):
             raise type(error)(f'cannot convert backbone {type(self.backbone).__name__} to a SAN: {error}') from error
         if hasattr(self.backbone, '_is_init'):
             self.backbone._is_init = True  # never re-initialise converted layers
+        san_resolutions = get_controller(self.backbone).resolutions
+        if tuple(self.head.resolutions) != san_resolutions:
+            raise ValueError(f'the head is set up for resolutions {tuple(self.head.resolutions)} but san converts '
+                             f'the backbone for {san_resolutions}; give both the same list')
 
     # -- resolutions -------------------------------------------------------------------
     @property

@@ -350,6 +350,9 @@ def _save_killed_midway(path, atomic):
         try:
             if atomic:
                 install_atomic_checkpoint_saving()
+            else:  # importing san_plugin.mm (e.g. another test in this worker) installed it
+                from mmengine.fileio.backends import LocalBackend, register_backend
+                register_backend('local', LocalBackend, force=True, prefixes='')
             real_open = builtins.open
 
             class DiesMidWrite:

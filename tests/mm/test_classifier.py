@@ -82,6 +82,11 @@ def test_san_none_builds_plain_backbone():
     assert any(type(m) is torch.nn.Conv2d for m in model.backbone.modules())
 
 
+def test_head_and_backbone_resolutions_must_agree():
+    with pytest.raises(ValueError, match=r'head is set up for resolutions \(32, 24, 16\).*\(64, 32\)'):
+        build(san=dict(resolutions=[64, 32]))
+
+
 def test_unknown_san_option_and_wrong_head_are_refused():
     with pytest.raises(ValueError, match='unknown san option'):
         build(san=dict(resolutions=RESOLUTIONS, resolution=3))
