@@ -52,6 +52,7 @@ class Settings:
     data_workers: int = 2
     data_repeats: int = 3
     memory_parallel: int = 1
+    memory_batch: int | None = None
     threads: int = 2
 
     @classmethod
@@ -109,9 +110,10 @@ def run(settings: Settings, data_root: str | None, log=print) -> dict:
     results['training'] = [timed(f'training {m}', sections.training_step, m, res, s.batch, s.repeats, s.warmup)
                            for m in s.models]
     memory_models = s.memory_models or s.models
-    jobs = [(m, res, s.batch, v) for m in memory_models for v in ('san', 'plain', 'summed')]
+    mem_batch = s.memory_batch or s.batch
+    jobs = [(m, res, mem_batch, v) for m in memory_models for v in ('san', 'plain', 'summed')]
     scaling_ks = list(range(1, len(res) + (s.models[0] not in memory_models)))
-    jobs += [(s.models[0], res[:k], s.batch, 'san') for k in scaling_ks]
+    jobs += [(s.models[0], res[:k], mem_batch, 'san') for k in scaling_ks]
     memory = timed('memory', sections.run_memory_jobs, jobs, s.threads, s.memory_parallel)
     results['memory'] = [sections.memory_figure(memory[i * 3:i * 3 + 3]) for i in range(len(memory_models))]
     results['data'] = timed('data', data_pipeline, data_root, res, s.data_images, s.data_batch, s.data_workers,
@@ -126,7 +128,8 @@ def run(settings: Settings, data_root: str | None, log=print) -> dict:
     cumulative = {}
     for k in range(1, len(res) + 1):
         cumulative[k] = sum(flops[0]['rows'][r]['san'] for r in res[:k])
-    results['scaling'] = dict(model=s.models[0], batch=s.batch, resolutions=res, flops=cumulative,
+    results['scaling'] = dict(model=s.models[0], batch=s.batch, memory_batch=mem_batch, resolutions=res,
+                              flops=cumulative,
                               memory=scaling_memory,
                               times=timed('scaling', sections.scaling_times, s.models[0], res, s.batch, s.repeats,
                                           s.warmup))
@@ -203,6 +206,11 @@ def render(results: dict, machine: dict, command: str, notes: list[str], plot_na
     return '\n'.join(lines) + '\n'
 
 
+def _int_keys(d: dict) -> dict:
+    """JSON object hook: integer keys (batch sizes, k, resolutions) back to ints."""
+    return {int(k) if isinstance(k, str) and k.isdigit() else k: v for k, v in d.items()}
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument('--quick', action='store_true', help='tiny setting (one model, 2 resolutions, few repeats)')
@@ -212,6 +220,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--threads', type=int, help='torch threads (default 2)')
     parser.add_argument('--amp-models', nargs='+', help='models for the mixed-precision figure (default: --models)')
     parser.add_argument('--memory-models', nargs='+', help='models for the memory figure (default: --models)')
+    parser.add_argument('--memory-batch', type=int, help='batch of the memory figure (default: --batch)')
+    parser.add_argument('--memory-parallel', type=int, help='memory workers run at once (default 1)')
+    parser.add_argument('--render-only', action='store_true',
+                        help='re-render the Markdown from the JSON in --out (e.g. with new --notes), no measuring')
     parser.add_argument('--out', default=os.path.join(REPO, 'benchmarks', 'results'), help='output directory')
     parser.add_argument('--data', default=DEFAULT_DATA, help='ImageNet-layout dataset for the data figure')
     parser.add_argument('--notes', help='a Markdown file whose lines go into the report\'s Notes section')
@@ -231,21 +243,29 @@ def main(argv: list[str] | None = None) -> str:
         settings.threads = args.threads
     settings.amp_models = args.amp_models or settings.amp_models
     settings.memory_models = args.memory_models or settings.memory_models
+    settings.memory_batch = args.memory_batch or settings.memory_batch
+    settings.memory_parallel = args.memory_parallel or settings.memory_parallel
     os.makedirs(args.out, exist_ok=True)
-    torch.set_num_threads(settings.threads)
-    machine = machine_info()
-    results = run(settings, args.data)
     suffix = 'cpu'  # every figure here runs on the CPU (no CUDA variant is implemented)
+    json_path = os.path.join(args.out, f'perf_{suffix}.json')
     plot_name = f'perf_scaling_{suffix}.png'
+    if args.render_only:
+        with open(json_path) as f:
+            saved = json.load(f, object_hook=_int_keys)
+        machine, command, results = saved['machine'], saved['command'], saved['results']
+    else:
+        torch.set_num_threads(settings.threads)
+        machine = machine_info()
+        results = run(settings, args.data)
+        command = ' '.join(shlex.quote(a) for a in [os.path.relpath(sys.executable, REPO)] +
+                           [os.path.relpath(sys.argv[0], REPO)] + (sys.argv[1:] if argv is None else argv))
+        with open(json_path, 'w') as f:
+            json.dump(dict(machine=machine, command=command, results=results), f, indent=1, default=str)
     report.plot_scaling(results['scaling'], os.path.join(args.out, plot_name))
     notes = open(args.notes).read().splitlines() if args.notes else []
-    command = ' '.join(shlex.quote(a) for a in [os.path.relpath(sys.executable, REPO)] +
-                       [os.path.relpath(sys.argv[0], REPO)] + (sys.argv[1:] if argv is None else argv))
     path = os.path.join(args.out, f'perf_{suffix}.md')
     with open(path, 'w') as f:
         f.write(render(results, machine, command, notes, plot_name))
-    with open(os.path.join(args.out, f'perf_{suffix}.json'), 'w') as f:
-        json.dump(dict(machine=machine, command=command, results=results), f, indent=1, default=str)
     print(f'[perf] wrote {path}')
     return path
 

@@ -125,8 +125,9 @@ def scaling_section(result: dict, plot_name: str) -> list[str]:
     out = [SECTIONS[4], '',
            f"{result['model']}, batch {result['batch']}: a SAN trained on the k largest of "
            f"{result['resolutions']} (one model per k, steps alternating over k). Expected step time = "
-           'step time at k=1 x (sum of forward FLOPs of the k resolutions / FLOPs at the largest). Peak memory: '
-           'peak RSS above the resident size before the step, as in figure 2 (expected flat).', '']
+           'step time at k=1 x (sum of forward FLOPs of the k resolutions / FLOPs at the largest). Peak memory '
+           f"(batch {result.get('memory_batch', result['batch'])}): peak RSS above the resident size before the "
+           'step, as in figure 2 (expected flat).', '']
     rows = []
     base_t = result['times'][1]['median_s']
     base_f = result['flops'][1]
