@@ -15,13 +15,12 @@ import copy
 import os
 
 import torch
-from mmengine.config import DictAction
-from mmengine.dist import get_rank, init_dist
+from mmengine.dist import get_rank
 from mmengine.runner import Runner
 
 from san_plugin.core import calibrate_bn, get_controller, interpolate_bn
 from san_plugin.mm.checkpoint import atomic_save
-from san_plugin.mm.runtime import load_config
+from san_plugin.mm.runtime import add_launch_args, init_launcher, load_config, parse_launch_args
 from san_plugin.mm.sweep import build_model
 
 
@@ -33,12 +32,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--num-batches', type=int, default=50, help='training batches per resolution (per process)')
     parser.add_argument('--data-free', action='store_true', help='interpolate neighbouring branches instead')
     parser.add_argument('--out', help='output checkpoint (default: CHECKPOINT with _calibrated)')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction)
-    parser.add_argument('--launcher', choices=['none', 'pytorch'], default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_launch_args(parser, launchers=('none', 'pytorch'))
+    return parse_launch_args(parser)
 
 
 def calibration_batches(cfg, model):
@@ -60,9 +55,7 @@ def calibration_batches(cfg, model):
 
 def main() -> None:
     args = parse_args()
-    if args.launcher != 'none':
-        init_dist(args.launcher, backend='nccl' if torch.cuda.is_available() else 'gloo')
-    device = f'cuda:{torch.cuda.current_device()}' if torch.cuda.is_available() else 'cpu'
+    device = init_launcher(args.launcher)
     cfg = load_config(args.config, args.cfg_options)
     model = build_model(cfg, args.checkpoint, device)
     if args.data_free:

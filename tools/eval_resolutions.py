@@ -11,12 +11,10 @@ one row. Writes PREFIX.md/.csv/.json, PREFIX_accuracy.png and PREFIX_tradeoff.pn
 import argparse
 import os
 
-import torch
-from mmengine.config import DictAction
-from mmengine.dist import get_rank, init_dist
+from mmengine.dist import get_rank
 
 from san_plugin.eval import NoOperatingPointError, pick_operating_point, write_sweep_report
-from san_plugin.mm.runtime import load_config
+from san_plugin.mm.runtime import add_launch_args, init_launcher, load_config, parse_launch_args
 from san_plugin.mm.sweep import sweep, training_resolution
 
 
@@ -34,11 +32,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--budget-gflops', type=float, help='pick the best resolution within these GFLOPs')
     parser.add_argument('--no-costs', action='store_true', help='skip FLOPs/latency measurement')
     parser.add_argument('--latency-batch', type=int, default=1, help='batch size of the latency measurement')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config entries (all configs)')
-    parser.add_argument('--launcher', choices=['none', 'pytorch'], default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    add_launch_args(parser, launchers=('none', 'pytorch'))
+    args = parse_launch_args(parser)
     if any(r <= 0 for r in args.resolutions):
         parser.error(f'--resolutions must be positive pixel sizes, got {args.resolutions}')
     return args
@@ -46,9 +41,7 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    if args.launcher != 'none':
-        init_dist(args.launcher, backend='nccl' if torch.cuda.is_available() else 'gloo')
-    device = f'cuda:{torch.cuda.current_device()}' if torch.cuda.is_available() else 'cpu'
+    device = init_launcher(args.launcher)
     for path in [args.checkpoint] + [c for _, c in args.baseline]:
         if not os.path.isfile(path):
             raise SystemExit(f'checkpoint not found: {path}')

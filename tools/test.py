@@ -10,9 +10,9 @@ ideal inference with ``--mode ideal`` for calibrated resolutions (tools/calibrat
 import argparse
 import os
 
-from mmengine.config import DictAction
 
-from san_plugin.mm.runtime import build_runner, load_config, set_model_resolution, setup_distributed
+from san_plugin.mm.runtime import (add_launch_args, build_runner, load_config, parse_launch_args, set_model_resolution,
+                                   setup_distributed)
 from san_plugin.mm.transforms import TEST_CROP_RATIO
 
 
@@ -25,12 +25,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--mode', choices=['proxy', 'ideal'], help='SAN inference mode (default: the config\'s)')
     parser.add_argument('--out', help='dump the predictions to this pickle file')
     parser.add_argument('--work-dir', help='where the logs go')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config entries, key=value')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_launch_args(parser)
+    return parse_launch_args(parser)
 
 
 def main() -> None:

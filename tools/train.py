@@ -4,13 +4,12 @@
         [--amp] [--auto-scale-lr] [--no-validate] [--cfg-options k=v ...] [--launcher pytorch]
 """
 import argparse
-import os
 
-from mmengine.config import DictAction
 from mmengine.runner.checkpoint import find_latest_checkpoint
 
 from san_plugin.mm.classifier import NonFiniteLossError
-from san_plugin.mm.runtime import build_runner, load_config, setup_distributed, use_amp
+from san_plugin.mm.runtime import (add_launch_args, build_runner, load_config, parse_launch_args, setup_distributed,
+                                   use_amp)
 
 
 def parse_args() -> argparse.Namespace:
@@ -24,12 +23,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--auto-scale-lr', action='store_true', help='scale the lr with the total batch size')
     parser.add_argument('--no-pin-memory', action='store_true')
     parser.add_argument('--no-persistent-workers', action='store_true')
-    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config entries, key=value')
-    parser.add_argument('--launcher', choices=['none', 'pytorch', 'slurm', 'mpi'], default='none')
-    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
-    args = parser.parse_args()
-    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
-    return args
+    add_launch_args(parser)
+    return parse_launch_args(parser)
 
 
 def main() -> None:

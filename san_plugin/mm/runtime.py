@@ -1,16 +1,37 @@
 """What tools/train.py and tools/test.py share: config loading and distributed set-up."""
 from __future__ import annotations
 
+import argparse
 import os
-from typing import Any
 
 import torch
 import torch.distributed as dist
-from mmengine.config import Config, ConfigDict
-from mmengine.dist import broadcast
+from mmengine.config import Config, ConfigDict, DictAction
+from mmengine.dist import broadcast, init_dist
 from mmengine.model import is_model_wrapper
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
+
+
+def add_launch_args(parser: argparse.ArgumentParser, launchers=('none', 'pytorch', 'slurm', 'mpi')) -> None:
+    """The arguments every tool shares with MMPretrain's: --cfg-options, --launcher, --local-rank."""
+    parser.add_argument('--cfg-options', nargs='+', action=DictAction, help='override config entries, key=value')
+    parser.add_argument('--launcher', choices=list(launchers), default='none')
+    parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
+
+
+def parse_launch_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """``parser.parse_args()``, exporting ``LOCAL_RANK`` as the launchers expect."""
+    args = parser.parse_args()
+    os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
+    return args
+
+
+def init_launcher(launcher: str) -> str:
+    """Starts the process group for tools that run without a Runner; returns the device."""
+    if launcher != 'none':
+        init_dist(launcher, backend='nccl' if torch.cuda.is_available() else 'gloo')
+    return f'cuda:{torch.cuda.current_device()}' if torch.cuda.is_available() else 'cpu'
 
 
 def load_config(path: str, cfg_options: dict | None = None, work_dir: str | None = None,
