@@ -22,6 +22,7 @@ SAN_MODELS = {
     'san': 'SAN (meta convs, private BN, scale distillation)',
     'san_nodistill': 'SAN w/o scale distillation',
     'san_sharedconv': 'shared convs + private BN (+ distillation)',
+    'san_meanloss': 'SAN, loss / 5 (alpha = beta = 0.2; post-hoc variant)',
 }
 TARGET_MEAN_GAIN = 1.5
 
@@ -30,13 +31,29 @@ def _load(path: Path):
     return json.loads(path.read_text()) if path.exists() else None
 
 
+def _recipe(config: Path) -> dict | None:
+    """The schedule and augmentation actually trained with (the config run.py dumped)."""
+    if not config.exists():
+        return None
+    from mmengine.config import Config
+    cfg = Config.fromfile(str(config))
+    warmup = next((s['end'] for s in cfg.param_scheduler if s['type'] == 'LinearLR'), 0)
+    crop = next((t for t in cfg.train_dataloader.dataset.pipeline
+                 if t['type'] in ('RandomResizedCrop', 'MultiResolution')), {})
+    return dict(epochs=cfg.train_cfg.max_epochs, warmup_epochs=warmup, lr=cfg.optim_wrapper.optimizer.lr,
+                weight_decay=cfg.optim_wrapper.optimizer.weight_decay, momentum=cfg.optim_wrapper.optimizer.momentum,
+                batch_size=cfg.train_dataloader.batch_size, crop_ratio_range=list(crop.get('crop_ratio_range', [])),
+                stem_channels=cfg.model.backbone.get('stem_channels', 64),
+                base_channels=cfg.model.backbone.get('base_channels', 64))
+
+
 def collect(work_dir: str | Path) -> dict:
     work = Path(work_dir)
     models = {}
-    for name in ['san', *[f'baseline_{s}' for s in TRAIN_RESOLUTIONS], 'san_nodistill', 'san_sharedconv']:
+    for name in ['san', *[f'baseline_{s}' for s in TRAIN_RESOLUTIONS], *list(SAN_MODELS)[1:]]:
         timing, result = _load(work / name / 'timing.json'), _load(work / name / 'eval.json')
         if timing or result:
-            models[name] = dict(timing=timing, eval=result)
+            models[name] = dict(timing=timing, eval=result, recipe=_recipe(work / name / f'{name}_run_config.py'))
     return dict(models=models, meta=_load(work / 'run_meta.json') or {})
 
 
@@ -115,7 +132,8 @@ def plot(data: dict, tests, path: Path) -> Path | None:
                 label=f'baseline trained at {s}')
     styles = {'san': dict(color='tab:red', lw=2.2, marker='s', ms=4),
               'san_nodistill': dict(color='tab:blue', lw=1.4, ls='--', marker='^', ms=3),
-              'san_sharedconv': dict(color='tab:green', lw=1.4, ls=':', marker='v', ms=3)}
+              'san_sharedconv': dict(color='tab:green', lw=1.4, ls=':', marker='v', ms=3),
+              'san_meanloss': dict(color='tab:purple', lw=1.6, ls='-.', marker='D', ms=3)}
     for name, label in SAN_MODELS.items():
         result = (data['models'].get(name) or {}).get('eval')
         if result:
@@ -143,14 +161,19 @@ def markdown(data: dict, summary: dict, tests, png: Path | None) -> str:
     models = data['models']
     lines = ['# Table 1 on Imagenette: ResNet-18 SAN vs individually trained baselines (CPU)', '']
     timings = [m['timing'] for m in models.values() if m.get('timing')]
-    if timings:
-        t0 = timings[0]
-        lines += [f"Recipe (identical for every model): {t0['epochs']} epochs, batch {t0['batch_size']}, "
-                  f"SGD momentum 0.9 lr {t0['lr']} (1 epoch linear warm-up, then half cosine to 0, per iteration), "
-                  f"weight decay 5e-5, RandomResizedCrop (area 0.35-1, pillow bicubic) + flip; test: resize short "
-                  f"side to T/0.875 (pillow bicubic, antialiased) + center crop T. Seed {t0['seed']}. "
-                  f"Backbone: mmpretrain ResNet-18, ImageNet stem, width x{t0['width']} "
-                  f"(stem/base channels {int(round(64 * t0['width']))}).", '']
+    recipes = [m['recipe'] for m in models.values() if m.get('recipe')]
+    if timings and recipes:
+        t0, r0 = timings[0], recipes[0]
+        same = all(r == r0 for r in recipes)
+        lines += [f"Recipe ({'identical for every model' if same else 'NOT identical across models: see the json'}): "
+                  f"{r0['epochs']} epochs, batch {r0['batch_size']}, SGD momentum {r0['momentum']} lr {r0['lr']} "
+                  f"({r0['warmup_epochs']} epoch linear warm-up from lr/100, then half cosine to 0, per iteration), "
+                  f"weight decay {r0['weight_decay']}, no label smoothing, RandomResizedCrop (area "
+                  f"{r0['crop_ratio_range'][0]}-{r0['crop_ratio_range'][1]}, pillow bicubic) + horizontal flip "
+                  f"(the SAN: one crop resized to every training resolution); test: resize the short side to "
+                  f"T/0.875 (pillow bicubic, antialiased) + center crop T. Seed {t0['seed']}. Backbone: mmpretrain "
+                  f"ResNet-18 (depth 18, ImageNet stem: 7x7/2 conv + max-pool), width x{t0['width']} (stem/base "
+                  f"channels {r0['stem_channels']}/{r0['base_channels']}).", '']
     counts = {m['eval']['num_images'] for m in models.values() if m.get('eval')}
     lines += [f'Top-1 (%) on the {", ".join(f"{c:,}" for c in sorted(counts)) or "?"} Imagenette val images. Training resolutions 64/56/48/40/32; '
               '**bold** = SAN proxy cell (row S(T), the nearest training resolution, with its encoding and BN '
@@ -210,7 +233,7 @@ def markdown(data: dict, summary: dict, tests, png: Path | None) -> str:
         t, e = m.get('timing') or {}, m.get('eval') or {}
         lines.append(f"| {name} | `{t.get('config', '-')}` | {t.get('epochs', '-')} | {_fmt_min(t.get('train_wall_s'))} "
                      f"| {_fmt_min(e.get('eval_wall_s'))} | {t.get('started', '-')} |")
-    missing = [n for n in ['san', *[f'baseline_{s}' for s in TRAIN_RESOLUTIONS], 'san_nodistill', 'san_sharedconv']
+    missing = [n for n in ['san', *[f'baseline_{s}' for s in TRAIN_RESOLUTIONS], *list(SAN_MODELS)[1:]]
                if not (models.get(n) or {}).get('eval')]
     if missing:
         lines += ['', 'Not finished (no results): ' + ', '.join(missing)]

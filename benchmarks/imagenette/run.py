@@ -41,6 +41,8 @@ CONFIGS = {
     'baseline_40': 'configs/imagenette/baseline_resnet18_imagenette_40.py',
     'san_nodistill': 'configs/imagenette/san_resnet18_imagenette_nodistill.py',
     'san_sharedconv': 'configs/imagenette/san_resnet18_imagenette_sharedconv.py',
+    # post-hoc variant: the SAN loss / 5 (see the config); last, so it never delays the paper's models
+    'san_meanloss': 'configs/imagenette/san_resnet18_imagenette_meanloss.py',
 }
 TEST_RESOLUTIONS = (80, 72, 64, 56, 48, 44, 40, 36, 32, 24)
 BASE_LR, BASE_BATCH = 0.1, 64

@@ -76,7 +76,7 @@ def test_every_model_trains_evaluates_and_reports(tmp_path, run_module):
 def test_config_family_is_one_recipe():
     from mmengine.config import Config
     cfgs = {p.stem: Config.fromfile(str(p)) for p in sorted((REPO / 'configs' / 'imagenette').glob('*.py'))}
-    assert len(cfgs) == 8
+    assert len(cfgs) == 9
     recipes = {(c.optim_wrapper.optimizer.lr, c.optim_wrapper.optimizer.weight_decay, c.train_cfg.max_epochs,
                 c.train_dataloader.batch_size, c.data_root) for c in cfgs.values()}
     assert len(recipes) == 1
