@@ -5,9 +5,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mmengine.registry import DefaultScope
 from PIL import Image
 
 TINY_RESOLUTIONS = [32, 24]
+
+
+@pytest.fixture(autouse=True)
+def mmpretrain_scope():
+    """Registry look-ups in mmpretrain's scope, whatever an earlier test in this worker left."""
+    with DefaultScope.overwrite_default_scope('mmpretrain'):
+        yield
 
 
 def write_folder_dataset(root: Path, classes=('a', 'b'), per_class: dict | None = None, size: int = 40,
