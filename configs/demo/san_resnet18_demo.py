@@ -52,14 +52,14 @@ test_evaluator = dict(type='Accuracy', topk=(1, 5))
 optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=5e-4, nesterov=True))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.1, by_epoch=True, begin=0, end=1, convert_to_iter_based=True),
-    dict(type='CosineAnnealingLR', T_max=11, eta_min=0, by_epoch=True, begin=1, end=12,
+    dict(type='CosineAnnealingLR', T_max=5, eta_min=0, by_epoch=True, begin=1, end=6,
          convert_to_iter_based=True),
 ]
-train_cfg = dict(by_epoch=True, max_epochs=12, val_interval=3)
+train_cfg = dict(by_epoch=True, max_epochs=6, val_interval=6)
 val_cfg = dict()
 test_cfg = dict()
 auto_scale_lr = dict(base_batch_size=32)
 default_hooks = dict(
     logger=dict(type='LoggerHook', interval=20),
-    checkpoint=dict(type='CheckpointHook', interval=3, max_keep_ckpts=2, save_best='accuracy/top1_mean',
+    checkpoint=dict(type='CheckpointHook', interval=1, max_keep_ckpts=2, save_best='accuracy/top1_mean',
                     rule='greater'))
