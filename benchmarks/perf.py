@@ -32,6 +32,14 @@ DEFAULT_DATA = os.path.join(os.path.dirname(REPO), 'shared', 'data', 'imagenette
 DEFAULT_MODELS = ('resnet18', 'resnet50', 'mobilenetv2_100')
 
 
+CLOCK_NOTE = {
+    'cpu': 'step and latency figures are medians of this process\'s CPU time (`time.process_time`, one torch '
+           'thread), so the time the shared machine\'s other processes keep it descheduled is not counted; '
+           'wall-clock ratios of the same rounds are given beside them. The data-pipeline figure is wall clock.',
+    'wall': 'every figure is a median of wall-clock time.',
+}
+
+
 @dataclass
 class Settings:
     """What one benchmark run measures."""
@@ -135,6 +143,7 @@ def run(settings: Settings, data_root: str | None, log=print) -> dict:
                                           s.warmup))
     results['amp'] = [timed(f'amp {m}', sections.mixed_precision, m, res, s.batch, s.repeats, s.warmup)
                       for m in (s.amp_models or s.models)]
+    results['clock'] = sections.headline_clock()
     results['load_end'] = os.getloadavg()
     results['busy_end'] = _busy_processes()
     results['section_seconds'] = timings
@@ -182,7 +191,8 @@ def render(results: dict, machine: dict, command: str, notes: list[str], plot_na
              f"{machine['mmengine']}, mmpretrain {machine['mmpretrain']}.",
              f"- Settings: models {s['models']}, resolutions {s['resolutions']}, training batch {s['batch']}, "
              f"{s['repeats']} timed rounds after {s['warmup']} warm-up round(s); section seconds "
-             f"{results['section_seconds']}.", '',
+             f"{results['section_seconds']}.",
+             f"- Clock: {CLOCK_NOTE[results.get('clock', 'wall')]}", '',
              '## Summary', '']
     lines += summary(results) + ['']
     if notes:

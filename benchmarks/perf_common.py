@@ -95,30 +95,58 @@ def time_call(fn: Callable[[], object]) -> float:
 
 
 def interleaved_medians(fns: dict[str, Callable[[], object]], repeats: int, warmup: int = 1,
-                        inner: int = 1) -> dict[str, list[float]]:
-    """Times several callables round-robin (A, B, A, B, ...) so background load hits all alike.
+                        inner: int = 1, clock: str = 'wall') -> dict[str, list[float]]:
+    """Times several callables round-robin so background load hits all alike.
+
+    The order reverses every round (A, B, B, A, A, B...), so a slow drift in the load
+    does not favour whichever runs first.
 
     Args:
         fns: name -> callable.
         repeats: timed rounds.
         warmup: untimed rounds first.
         inner: calls per timed sample (the sample is their mean).
+        clock: ``'wall'`` (``time.perf_counter``) or ``'cpu'`` (``time.process_time``: the
+            CPU time of this process only, so time spent descheduled by other processes
+            is not counted; with one thread it is the compute cost).
 
     Returns:
         name -> list of per-sample seconds (take the median).
     """
+    now = time.perf_counter if clock == 'wall' else time.process_time
     for _ in range(warmup):
         for fn in fns.values():
             fn()
     times: dict[str, list[float]] = {name: [] for name in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
+    names = list(fns)
+    for round_index in range(repeats):
+        for name in (names if round_index % 2 == 0 else names[::-1]):
+            fn = fns[name]
             gc.collect()
-            start = time.perf_counter()
+            start = now()
             for _ in range(inner):
                 fn()
-            times[name].append((time.perf_counter() - start) / inner)
+            times[name].append((now() - start) / inner)
     return times
+
+
+def interleaved_both(fns: dict[str, Callable[[], object]], repeats: int, warmup: int = 1,
+                     inner: int = 1) -> dict[str, dict[str, list[float]]]:
+    """Wall-clock and CPU-time samples of the same interleaved rounds: ``{name: {'wall': [...], 'cpu': [...]}}``."""
+    out: dict[str, dict[str, list[float]]] = {name: {'wall': [], 'cpu': []} for name in fns}
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    names = list(fns)
+    for round_index in range(repeats):
+        for name in (names if round_index % 2 == 0 else names[::-1]):
+            gc.collect()
+            wall, cpu = time.perf_counter(), time.process_time()
+            for _ in range(inner):
+                fns[name]()
+            out[name]['cpu'].append((time.process_time() - cpu) / inner)
+            out[name]['wall'].append((time.perf_counter() - wall) / inner)
+    return out
 
 
 def median(values: Sequence[float]) -> float:

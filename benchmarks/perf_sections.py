@@ -11,15 +11,31 @@ from typing import Sequence
 
 import torch
 
-from perf_common import (build_classifier, forward_flops, interleaved_medians, make_batch, median, optim_wrapper,
+from perf_common import (build_classifier, forward_flops, interleaved_both, make_batch, median, optim_wrapper,
                          train_step_flops)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MALLOC_ENV = {'MALLOC_MMAP_THRESHOLD_': '65536'}  # fixed: freed tensor buffers go back to the OS
 
 
-def _stats(samples: Sequence[float]) -> dict:
-    return dict(median_s=median(samples), min_s=min(samples), samples_s=[round(s, 4) for s in samples])
+def headline_clock() -> str:
+    """CPU time with one thread (robust to other processes on a shared machine), else wall clock."""
+    return 'cpu' if torch.get_num_threads() == 1 else 'wall'
+
+
+def _timed(fns: dict, repeats: int, warmup: int, inner: int = 1) -> dict[str, dict]:
+    """Interleaved timing of ``fns``; per name the headline clock's median/min/samples and both medians."""
+    clock = headline_clock()
+    both = interleaved_both(fns, repeats=repeats, warmup=warmup, inner=inner)
+    return {name: dict(clock=clock, median_s=median(t[clock]), min_s=min(t[clock]),
+                       samples_s=[round(x, 4) for x in t[clock]], wall_median_s=median(t['wall']),
+                       cpu_median_s=median(t['cpu']), wall_samples_s=[round(x, 4) for x in t['wall']])
+            for name, t in both.items()}
+
+
+def _ratios(a: dict, b: dict) -> dict:
+    return dict(ratio=a['median_s'] / b['median_s'], wall_ratio=a['wall_median_s'] / b['wall_median_s'],
+                cpu_ratio=a['cpu_median_s'] / b['cpu_median_s'], clock=a['clock'])
 
 
 def training_step(model_name: str, resolutions: Sequence[int], batch: int, repeats: int, warmup: int) -> dict:
@@ -28,12 +44,11 @@ def training_step(model_name: str, resolutions: Sequence[int], batch: int, repea
     wrappers = {c: optim_wrapper(m) for c, m in models.items()}
     data = make_batch(resolutions, batch)
     fns = {c: (lambda c=c: models[c].train_step(data, wrappers[c])) for c in models}
-    times = interleaved_medians(fns, repeats=repeats, warmup=warmup)
+    times = _timed(fns, repeats=repeats, warmup=warmup)
     flops = {c: train_step_flops(fns[c]) for c in models}
     params = {c: sum(p.numel() for p in m.parameters()) for c, m in models.items()}
-    return dict(model=model_name, resolutions=list(resolutions), batch=batch, san=_stats(times['meta']),
-                shared=_stats(times['shared']), ratio=median(times['meta']) / median(times['shared']),
-                step_flops=flops, params=params)
+    return dict(model=model_name, resolutions=list(resolutions), batch=batch, san=times['meta'],
+                shared=times['shared'], step_flops=flops, params=params, **_ratios(times['meta'], times['shared']))
 
 
 def mixed_precision(model_name: str, resolutions: Sequence[int], batch: int, repeats: int, warmup: int) -> dict:
@@ -42,10 +57,10 @@ def mixed_precision(model_name: str, resolutions: Sequence[int], batch: int, rep
     fp32 = optim_wrapper(model)
     amp = type(optim_wrapper(model, amp=True))(optimizer=fp32.optimizer)
     data = make_batch(resolutions, batch)
-    times = interleaved_medians({'fp32': lambda: model.train_step(data, fp32),
-                                 'bf16': lambda: model.train_step(data, amp)}, repeats=repeats, warmup=warmup)
-    return dict(model=model_name, resolutions=list(resolutions), batch=batch, fp32=_stats(times['fp32']),
-                bf16=_stats(times['bf16']), ratio=median(times['bf16']) / median(times['fp32']))
+    times = _timed({'fp32': lambda: model.train_step(data, fp32), 'bf16': lambda: model.train_step(data, amp)},
+                   repeats=repeats, warmup=warmup)
+    return dict(model=model_name, resolutions=list(resolutions), batch=batch, fp32=times['fp32'],
+                bf16=times['bf16'], **_ratios(times['bf16'], times['fp32']))
 
 
 def memory_worker(model_name: str, resolutions: Sequence[int], batch: int, variant: str, threads: int) -> dict:
@@ -91,11 +106,12 @@ def inference_latency(model_name: str, resolutions: Sequence[int], resolution: i
         x = torch.randn(batch, 3, resolution, resolution)
         inner = max(1, calls // batch)
         with torch.no_grad():
-            times = interleaved_medians({n: (lambda m=m: m(x)) for n, m in models.items()}, repeats=repeats,
-                                        warmup=1, inner=inner)
-        out[batch] = {n: _stats(t) for n, t in times.items()} | dict(
-            inner=inner, baked_ratio=median(times['baked']) / median(times['original']),
-            san_ratio=median(times['san']) / median(times['original']))
+            times = _timed({n: (lambda m=m: m(x)) for n, m in models.items()}, repeats=repeats, warmup=1,
+                           inner=inner)
+        baked, san_r = _ratios(times['baked'], times['original']), _ratios(times['san'], times['original'])
+        out[batch] = times | dict(inner=inner, clock=baked['clock'], baked_ratio=baked['ratio'],
+                                  baked_wall_ratio=baked['wall_ratio'], san_ratio=san_r['ratio'],
+                                  san_wall_ratio=san_r['wall_ratio'])
     return dict(model=model_name, resolution=resolution, batches=out)
 
 
@@ -122,6 +138,5 @@ def scaling_times(model_name: str, resolutions: Sequence[int], batch: int, repea
     models = {k: build_classifier(model_name, resolutions[:k], 'meta') for k in ks}
     wrappers = {k: optim_wrapper(m) for k, m in models.items()}
     data = {k: make_batch(resolutions[:k], batch) for k in ks}
-    times = interleaved_medians({k: (lambda k=k: models[k].train_step(data[k], wrappers[k])) for k in ks},
-                                repeats=repeats, warmup=warmup)
-    return {k: _stats(t) for k, t in times.items()}
+    return _timed({k: (lambda k=k: models[k].train_step(data[k], wrappers[k])) for k in ks}, repeats=repeats,
+                  warmup=warmup)
