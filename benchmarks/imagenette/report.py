@@ -124,7 +124,7 @@ def plot(data: dict, tests, path: Path) -> Path | None:
         import matplotlib.pyplot as plt
     except ImportError:
         return None
-    fig, ax = plt.subplots(figsize=(7, 4.5))
+    fig, ax = plt.subplots(figsize=(7.5, 6))
     base = baseline_rows(data, tests)
     for i, (s, row) in enumerate(sorted(base.items(), reverse=True)):
         xs = [t for t in tests if row.get(t) is not None]
@@ -145,12 +145,17 @@ def plot(data: dict, tests, path: Path) -> Path | None:
     ax.set_xlabel('test resolution (px)')
     ax.set_ylabel('top-1 (%) on Imagenette val')
     ax.set_title('ResNet-18 on Imagenette: SAN vs individually trained baselines')
-    ax.legend(fontsize=7, loc='lower right')
+    ax.legend(fontsize=7, loc='upper center', bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)
     ax.grid(alpha=0.3)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def _rel(command: str) -> str:
+    """A recorded command with this checkout's absolute path dropped (run from the repository root)."""
+    return command.replace(str(HERE.parents[1]) + '/', '')
 
 
 def _fmt_min(seconds) -> str:
@@ -165,6 +170,10 @@ def markdown(data: dict, summary: dict, tests, png: Path | None) -> str:
     if timings and recipes:
         t0, r0 = timings[0], recipes[0]
         same = all(r == r0 for r in recipes)
+        if r0['epochs'] < 30 or t0['width'] != 1.0:
+            lines += [f"> **Budget run**: {r0['epochs']} epochs at width x{t0['width']} (the paper: 120 epochs, full "
+                      "width). This is an early-training snapshot, not a reproduction of the converged Table 1; "
+                      "see the analysis at the end.", '']
         lines += [f"Recipe ({'identical for every model' if same else 'NOT identical across models: see the json'}): "
                   f"{r0['epochs']} epochs, batch {r0['batch_size']}, SGD momentum {r0['momentum']} lr {r0['lr']} "
                   f"({r0['warmup_epochs']} epoch linear warm-up from lr/100, then half cosine to 0, per iteration), "
@@ -185,9 +194,10 @@ def markdown(data: dict, summary: dict, tests, png: Path | None) -> str:
         result = (models.get(name) or {}).get('eval')
         if not result:
             continue
+        if result['row_mode'] != 'full':
+            continue  # proxy row only: it is in the proxy-row table below
         rows = san_rows(result, tests)
-        lines += ['', f'## {label}: `{name}` ({"every BN branch" if result["row_mode"] == "full" else "proxy row only"})',
-                  '']
+        lines += ['', f'## {label}: `{name}` (every BN branch x every test size)', '']
         lines += matrix(rows, tests, lambda r, t, p=result['proxy']: p.get(str(t)) == r)
     if 'san' in summary:
         s = summary['san']
@@ -242,9 +252,9 @@ def markdown(data: dict, summary: dict, tests, png: Path | None) -> str:
     lines += ['', f"Machine: {machine.get('machine', platform.platform())}, {machine.get('cpus', '?')} CPU cores "
               f"({machine.get('processor', platform.machine())}), no GPU, shared with other jobs (wall times include "
               'that contention).', '', 'Commands (repository root):', '', '```']
-    lines += [i['command'] for i in invocations] or ['.venv/bin/python benchmarks/imagenette/run.py --data-root data/imagenette']
+    lines += [_rel(i['command']) for i in invocations] or ['.venv/bin/python benchmarks/imagenette/run.py --data-root data/imagenette']
     lines += ['```', '', 'Per-model training commands (configs dumped by run.py into the work dir):', '', '```']
-    lines += [m['timing']['command'] for m in models.values() if m.get('timing')]
+    lines += [_rel(m['timing']['command']) for m in models.values() if m.get('timing')]
     lines += ['```']
     notes = HERE / 'notes.md'
     if notes.exists():
