@@ -18,10 +18,18 @@ from .runtime import set_model_resolution
 from .transforms import TEST_CROP_RATIO
 
 
+def model_config(cfg: Config) -> dict:
+    """``cfg.model`` with the top-level ``data_preprocessor`` merged in, as the Runner does."""
+    model = copy.deepcopy(cfg.model)
+    if cfg.get('data_preprocessor') is not None:
+        model.setdefault('data_preprocessor', copy.deepcopy(cfg.data_preprocessor))
+    return model
+
+
 def build_model(cfg: Config, checkpoint: str, device: str | torch.device = 'cpu') -> torch.nn.Module:
     """The config's model with the checkpoint's weights (safe loading), in eval mode."""
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
-    model = MODELS.build(cfg.model)
+    model = MODELS.build(model_config(cfg))
     load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
     return model.to(device).eval()
 
