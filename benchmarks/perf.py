@@ -66,7 +66,8 @@ class Settings:
     @classmethod
     def quick(cls) -> 'Settings':
         return cls(models=['resnet18'], resolutions=[64, 48], batch=4, repeats=2, latency_batches=[1, 4],
-                   latency_resolution=48, latency_repeats=3, latency_calls=1, data_images=32, data_batch=8, data_repeats=1,
+                   latency_resolution=48, latency_repeats=3, latency_calls=1, data_images=32, data_batch=8,
+                   data_repeats=1,
                    memory_parallel=4)
 
 

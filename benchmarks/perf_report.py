@@ -151,7 +151,8 @@ def amp_section(results: list[dict], cpu_flags: str) -> list[str]:
            '(`torch.autocast(\'cpu\', dtype=torch.bfloat16)`, fp32 parameters and optimizer, no loss scaling) vs '
            'the same model and optimizer with `OptimWrapper` (fp32); steps alternate; medians.', '']
     rows = [[r['model'], r['batch'], ms(r['fp32']['median_s']), ms(r['bf16']['median_s']), f"{r['ratio']:.3f}",
-             f"{r['bf16']['min_s'] / r['fp32']['min_s']:.3f}", f"{r['wall_ratio']:.3f}", '<= 0.65', verdict(r['ratio'], lambda v: v <= 0.65)] for r in results]
+             f"{r['bf16']['min_s'] / r['fp32']['min_s']:.3f}", f"{r['wall_ratio']:.3f}", '<= 0.65',
+             verdict(r['ratio'], lambda v: v <= 0.65)] for r in results]
     out += table(['model', 'batch', 'fp32 step', 'bf16 autocast step', 'ratio', 'ratio of minima',
                   'wall-clock ratio', 'target', 'result'], rows)
     out += ['', 'Samples (s): ' + '; '.join(f"{r['model']}: fp32 {r['fp32']['samples_s']}, bf16 "
