@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import weakref
 
 import torch
 from torch import nn
@@ -16,6 +17,50 @@ def _weightless_copy(conv: nn.Module) -> nn.Module:
     shell = copy.copy(conv)
     shell._parameters = {name: None for name in conv._parameters}
     return copy.deepcopy(shell)
+
+
+def _own_parameters(module: nn.Module) -> list[torch.Tensor]:
+    """``module.parameters()`` without its bookkeeping (it runs per layer per cached-kernel call)."""
+    params = [p for p in module._parameters.values() if p is not None]
+    for child in module._modules.values():
+        if child is not None:
+            params += _own_parameters(child)
+    return params
+
+
+def _may_install_saved_tensor_hooks() -> bool:
+    """True unless saved-tensor hooks are disabled or another one is active (activation
+    checkpointing, offloading): those must see every saved tensor, so they keep precedence."""
+    autograd = torch._C._autograd
+    try:
+        return autograd._saved_tensors_hooks_is_enabled() and autograd._top_saved_tensors_default_hooks(True) is None
+    except (AttributeError, TypeError):  # private API moved: keep the plain behaviour
+        return False
+
+
+def _regenerating_hooks(meta: nn.Module, eps: float, kernel: torch.Tensor):
+    """Saved-tensor hooks storing ``kernel`` as the recipe ``meta(eps)``; other tensors pass unchanged."""
+    versions = tuple(p._version for p in _own_parameters(meta))
+    kernel_ref = weakref.ref(kernel)  # autograd keeps the pack hook: a strong reference would keep the kernel
+
+    def pack(tensor: torch.Tensor):
+        return _KernelRecipe() if tensor is kernel_ref() else tensor
+
+    def unpack(saved):
+        if not isinstance(saved, _KernelRecipe):
+            return saved
+        if tuple(p._version for p in _own_parameters(meta)) != versions:
+            raise RuntimeError('a meta learner parameter needed to regenerate a MetaConv2d kernel for the backward '
+                               'was modified by an inplace operation after the forward')
+        return meta(eps)  # builds a graph only under create_graph=True (double backward)
+
+    return pack, unpack
+
+
+class _KernelRecipe:
+    """Marks a saved generated kernel (the unpack hook regenerates it)."""
+
+    __slots__ = ()
 
 
 class MetaConv2d(nn.Module):
@@ -73,13 +118,20 @@ class MetaConv2d(nn.Module):
         eps = self._controller.eps if eps is None else eps
         if self.training or torch.is_grad_enabled():
             return self.meta(eps)
-        key = (eps,) + tuple((p.data_ptr(), p._version, p.dtype) for p in self.meta.parameters())
+        key = (eps,) + tuple((p.data_ptr(), p._version, p.dtype) for p in _own_parameters(self.meta))
         if key != self._cache_key:
             self._cache, self._cache_key = self.meta(eps), key
         return self._cache
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self._kernel_op(self._template, x, self.kernel(), self.bias)
+        kernel = self.kernel()
+        if not (kernel.requires_grad and _may_install_saved_tensor_hooks()):
+            return self._kernel_op(self._template, x, kernel, self.bias)
+        # Autograd would keep every layer's generated kernel alive until its backward
+        # (one extra copy of all conv weights at the peak): save (meta learner, eps) instead
+        # and regenerate the kernel, bit for bit, when the backward needs it.
+        with torch.autograd.graph.saved_tensors_hooks(*_regenerating_hooks(self.meta, self._controller.eps, kernel)):
+            return self._kernel_op(self._template, x, kernel, self.bias)
 
     def to_host(self, eps: float) -> nn.Module:
         """A layer of the original class holding the kernel for ``eps``."""

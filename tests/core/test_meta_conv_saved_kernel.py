@@ -1,0 +1,88 @@
+"""MetaConv2d saves the recipe of its generated kernel for the backward, not the kernel."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+from torch.utils.checkpoint import checkpoint
+
+import san_plugin.core.meta_conv as meta_conv
+from san_plugin.core import MetaConv2d, convert, san_resolution
+
+
+def tiny_san() -> nn.Module:
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                        nn.Conv2d(8, 8, 3, stride=2, groups=2), nn.BatchNorm2d(8), nn.ReLU(),
+                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))
+    net, _ = convert(net, [16, 8], init='scratch')
+    for module in net.modules():
+        if isinstance(module, MetaConv2d):
+            nn.init.normal_(module.meta.weight, std=0.05)
+    return net
+
+
+def grads(net: nn.Module, x: torch.Tensor, run=lambda net, x: net(x)) -> dict[str, torch.Tensor]:
+    net.zero_grad(set_to_none=True)
+    run(net, x).square().sum().backward()
+    return {n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None}
+
+
+@pytest.fixture
+def without_recipe(monkeypatch):
+    def disable():
+        monkeypatch.setattr(meta_conv, '_may_install_saved_tensor_hooks', lambda: False)
+    return disable
+
+
+def test_gradients_are_bitwise_those_of_saving_the_kernel(without_recipe):
+    net, x = tiny_san(), torch.randn(2, 3, 16, 16)
+    with_recipe = grads(net, x)
+    without_recipe()
+    plain = grads(net, x)
+    assert with_recipe.keys() == plain.keys() and all(torch.equal(with_recipe[k], plain[k]) for k in plain)
+
+
+def test_the_kernel_itself_is_not_saved(monkeypatch):
+    packed = []
+    real = meta_conv._regenerating_hooks
+
+    def spy(meta, eps, kernel):
+        pack, unpack = real(meta, eps, kernel)
+        return (lambda t: packed.append(pack(t)) or packed[-1]), unpack
+
+    monkeypatch.setattr(meta_conv, '_regenerating_hooks', spy)
+    tiny_san()(torch.randn(2, 3, 16, 16)).sum().backward()
+    assert any(isinstance(p, meta_conv._KernelRecipe) for p in packed)
+
+
+def test_activation_checkpointing_and_double_backward(without_recipe):
+    net, x = tiny_san(), torch.randn(2, 3, 16, 16)
+    reference = grads(net, x)
+    checkpointed = grads(net, x, lambda net, x: checkpoint(net, x, use_reentrant=False))
+    assert all(torch.allclose(reference[k], checkpointed[k], atol=1e-6) for k in reference)
+
+    conv = next(m for m in net.modules() if isinstance(m, MetaConv2d))
+    xi = torch.randn(1, 3, 16, 16, requires_grad=True)
+
+    def second_order():
+        conv.meta.zero_grad(set_to_none=True)
+        with san_resolution(net, 16):
+            gx, = torch.autograd.grad(conv(xi).square().sum(), xi, create_graph=True)
+        gx.square().sum().backward()
+        return conv.meta.weight.grad.clone()
+
+    regenerated = second_order()
+    without_recipe()
+    assert torch.allclose(regenerated, second_order())
+
+
+def test_inplace_change_between_forward_and_backward_raises():
+    net = tiny_san()
+    conv = next(m for m in net.modules() if isinstance(m, MetaConv2d))
+    with san_resolution(net, 16):
+        y = conv(torch.randn(1, 3, 16, 16)).square().sum()
+    with torch.no_grad():
+        conv.meta.bias.add_(1)
+    with pytest.raises(RuntimeError, match='modified by an inplace operation'):
+        y.backward()
