@@ -12,7 +12,7 @@ from perf_common import MEAN, STD, interleaved_medians, median
 
 
 def pipelines(resolutions: Sequence[int]) -> dict[str, list[dict]]:
-    """The three training pipelines compared, all with pillow bicubic resizing."""
+    """The training pipelines compared, all with pillow bicubic resizing."""
     largest = max(resolutions)
     load = dict(type='LoadImageFromFile')
     pack = dict(type='PackInputs')
@@ -20,6 +20,8 @@ def pipelines(resolutions: Sequence[int]) -> dict[str, list[dict]]:
         'standard': [load, dict(type='RandomResizedCrop', scale=largest, backend='pillow', interpolation='bicubic'),
                      dict(type='RandomFlip', prob=0.5, direction='horizontal'), pack],
         'multi': [load, dict(type='MultiResolution', resolutions=list(resolutions)), pack],
+        'multi_from_largest': [load, dict(type='MultiResolution', resolutions=list(resolutions),
+                                          views_from='largest'), pack],
         'largest_only': [load, dict(type='MultiResolution', resolutions=list(resolutions), largest_only=True), pack],
     }
 
@@ -70,6 +72,7 @@ def preprocessor_cost(batches: dict, resolutions: Sequence[int], repeats: int) -
     preprocessors = {
         'standard': MODELS.build(common),
         'multi': MODELS.build(common),
+        'multi_from_largest': MODELS.build(common),
         'largest_only': MODELS.build(dict(common, resize_on_device=True, resolutions=list(resolutions))),
     }
     fns = {name: (lambda p=p, b=batches[name]: p(b, True)) for name, p in preprocessors.items()}

@@ -33,8 +33,17 @@ class MultiResolution(BaseTransform):
 
     The image is decoded once (by the preceding ``LoadImageFromFile``), cropped once
     with the paper's RandomResizedCrop settings, flipped (or not) once, then the crop
-    is resized to each resolution, each view from the crop itself (antialiased with
-    the pillow backend). ``results['img']`` becomes the list of views, largest first.
+    is resized to each resolution (antialiased with the pillow backend).
+    ``results['img']`` becomes the list of views, largest first.
+
+    ``views_from`` picks the source of the smaller views: ``'crop'`` resizes each view
+    from the crop itself with ``backend`` (no resize of a resize); ``'largest'`` resizes
+    the crop once to the largest resolution with ``backend`` and makes every smaller
+    view from that view with OpenCV's ``interpolation`` (not antialiased, like the
+    paper's code, which interpolates the largest batch down). ``'largest'`` costs about
+    one antialiased resize instead of one per resolution (figure 3 of
+    ``benchmarks/results/perf_cpu.md``); the smaller views' pixels differ, and a set
+    whose smallest resolution is under half the largest aliases more.
 
     Args:
         resolutions: training resolutions.
@@ -43,6 +52,7 @@ class MultiResolution(BaseTransform):
         flip_prob: probability of a horizontal flip shared by all views.
         largest_only: emit only the largest view (the preprocessor makes the others on
             the device, see ``SANDataPreprocessor(resize_on_device=True)``).
+        views_from: ``'crop'`` (default) or ``'largest'``, see above.
         interpolation, backend: as in ``mmcv.imresize``.
 
     Example:
@@ -51,12 +61,18 @@ class MultiResolution(BaseTransform):
         ...             dict(type='PackInputs')]
     """
 
+    VIEW_SOURCES = ('crop', 'largest')
+
     def __init__(self, resolutions: Iterable[int], crop_ratio_range: tuple[float, float] = (0.08, 1.0),
                  aspect_ratio_range: tuple[float, float] = (3. / 4., 4. / 3.), flip_prob: float = 0.5,
-                 largest_only: bool = False, interpolation: str = 'bicubic', backend: str = 'pillow') -> None:
+                 largest_only: bool = False, interpolation: str = 'bicubic', backend: str = 'pillow',
+                 views_from: str = 'crop') -> None:
         self.resolutions = validate_resolutions(resolutions, 'MultiResolution resolutions')
         if not 0.0 <= flip_prob <= 1.0:
             raise ValueError(f'flip_prob must be in [0, 1], got {flip_prob}')
+        if views_from not in self.VIEW_SOURCES:
+            raise ValueError(f'MultiResolution views_from must be one of {self.VIEW_SOURCES}, got {views_from!r}')
+        self.views_from = views_from
         self.crop = RandomResizedCrop(self.resolutions[0], crop_ratio_range=crop_ratio_range,
                                       aspect_ratio_range=aspect_ratio_range, interpolation=interpolation,
                                       backend=backend)
@@ -76,15 +92,23 @@ class MultiResolution(BaseTransform):
         if self._flip():
             crop = mmcv.imflip(crop, 'horizontal')
         sizes = self.resolutions[:1] if self.largest_only else self.resolutions
-        results['img'] = [mmcv.imresize(crop, (s, s), interpolation=self.interpolation, backend=self.backend)
-                          for s in sizes]
+        views = [self._resize(crop, sizes[0], self.backend)]
+        if self.views_from == 'largest':
+            views += [self._resize(views[0], s, 'cv2') for s in sizes[1:]]
+        else:
+            views += [self._resize(crop, s, self.backend) for s in sizes[1:]]
+        results['img'] = views
         results['img_shape'] = results['img'][0].shape[:2]
         results['resolutions'] = list(sizes)
         return results
 
+    def _resize(self, img: np.ndarray, size: int, backend: str) -> np.ndarray:
+        return mmcv.imresize(img, (size, size), interpolation=self.interpolation, backend=backend)
+
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(resolutions={self.resolutions}, crop_ratio_range='
-                f'{self.crop.crop_ratio_range}, flip_prob={self.flip_prob}, largest_only={self.largest_only})')
+                f'{self.crop.crop_ratio_range}, flip_prob={self.flip_prob}, largest_only={self.largest_only}, '
+                f'views_from={self.views_from!r})')
 
 
 @TRANSFORMS.register_module()

@@ -66,3 +66,28 @@ def test_test_views_equal_the_single_resolution_pipeline():
     for size, view in zip([40, 24], multi['img']):
         single = Compose([TRANSFORMS.build(t) for t in eval_resize_steps(size)])({'img': img.copy()})['img']
         assert view.shape == (size, size, 3) and np.array_equal(view, single)
+
+
+@pytest.mark.parametrize('views_from', ['crop', 'largest'])
+def test_views_come_from_the_named_source(views_from):
+    import mmcv
+    rng = np.random.default_rng(1)
+    img = (rng.random((90, 120, 3)) * 255).astype(np.uint8)
+    args = dict(type='MultiResolution', resolutions=[48, 32, 20], flip_prob=0.0, views_from=views_from,
+                crop_ratio_range=(1.0, 1.0), aspect_ratio_range=(4 / 3, 4 / 3))
+    views = TRANSFORMS.build(args)({'img': img.copy()})['img']
+    # full-image crop, no flip: the largest view is the image resized; the others come from the source
+    largest = mmcv.imresize(img, (48, 48), interpolation='bicubic', backend='pillow')
+    assert np.array_equal(views[0], largest)
+    # 'crop': every view from the image with pillow; 'largest': the smaller ones from the largest with OpenCV
+    source, backend = (largest, 'cv2') if views_from == 'largest' else (img, 'pillow')
+    for size, view in zip([32, 20], views[1:]):
+        assert np.array_equal(view, mmcv.imresize(source, (size, size), interpolation='bicubic', backend=backend))
+    other, other_backend = (img, 'pillow') if views_from == 'largest' else (largest, 'cv2')
+    assert not np.array_equal(views[2], mmcv.imresize(other, (20, 20), interpolation='bicubic',
+                                                      backend=other_backend))
+
+
+def test_unknown_view_source_is_refused():
+    with pytest.raises(ValueError, match="views_from must be one of .*'middle'"):
+        TRANSFORMS.build(dict(type='MultiResolution', resolutions=[48], views_from='middle'))
