@@ -21,7 +21,8 @@ def timm_feature_width(model_name: str) -> int:
     return int(timm.create_model(model_name, pretrained=False, num_classes=0).num_features)
 
 
-def build_classifier(model_name: str, resolutions: Sequence[int], convs: str | None) -> nn.Module:
+def build_classifier(model_name: str, resolutions: Sequence[int], convs: str | None,
+                     regenerate_kernels: bool = True) -> nn.Module:
     """A ``SANClassifier`` around a timm backbone.
 
     Args:
@@ -29,6 +30,7 @@ def build_classifier(model_name: str, resolutions: Sequence[int], convs: str | N
         resolutions: training resolutions.
         convs: ``'meta'`` (the SAN), ``'shared'`` (shared convs, private BN) or None (the
             plain, unconverted network with the same head and step).
+        regenerate_kernels: the SAN's memory/speed switch (see ``ScaleController``).
     """
     from mmengine.registry import init_default_scope
     from mmpretrain.registry import MODELS
@@ -36,7 +38,8 @@ def build_classifier(model_name: str, resolutions: Sequence[int], convs: str | N
 
     init_default_scope('mmpretrain')
     resolutions = sorted(resolutions, reverse=True)
-    san = None if convs is None else dict(resolutions=resolutions, init='scratch', convs=convs)
+    san = None if convs is None else dict(resolutions=resolutions, init='scratch', convs=convs,
+                                          regenerate_kernels=regenerate_kernels)
     model = MODELS.build(dict(
         type='SANClassifier',
         backbone=dict(type='TIMMBackbone', model_name=model_name, pretrained=False),

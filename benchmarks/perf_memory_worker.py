@@ -28,7 +28,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from perf_common import build_classifier, make_batch, optim_wrapper, summed_loss_step  # noqa: E402
 
-VARIANTS = ('san', 'shared', 'plain', 'summed')
+VARIANTS = ('san', 'shared', 'plain', 'summed', 'san_kept')
 
 
 def _status_kib(field: str) -> int:
@@ -48,7 +48,8 @@ def _reset_peak() -> bool:
 def measure(model_name: str, resolutions: list[int], batch: int, variant: str, amp: bool = False) -> dict:
     """Builds the variant, runs a warm-up step, then measures one step's peak resident memory.
 
-    Variants: ``san`` (per-resolution backward), ``shared`` (shared convs, private BN,
+    Variants: ``san`` (per-resolution backward), ``san_kept`` (the same with
+    ``regenerate_kernels=False``), ``shared`` (shared convs, private BN,
     same step), ``plain`` (the unconverted network, one step at the largest resolution
     alone), ``summed`` (SAN, one backward of the summed loss: every graph alive).
     """
@@ -57,8 +58,8 @@ def measure(model_name: str, resolutions: list[int], batch: int, variant: str, a
     resolutions = sorted(resolutions, reverse=True)
     if variant == 'plain':
         resolutions = resolutions[:1]
-    convs = {'san': 'meta', 'summed': 'meta', 'shared': 'shared', 'plain': None}[variant]
-    model = build_classifier(model_name, resolutions, convs)
+    convs = {'san': 'meta', 'san_kept': 'meta', 'summed': 'meta', 'shared': 'shared', 'plain': None}[variant]
+    model = build_classifier(model_name, resolutions, convs, regenerate_kernels=variant != 'san_kept')
     wrapper = optim_wrapper(model, amp=amp)
     data = make_batch(resolutions, batch)
 

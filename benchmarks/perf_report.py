@@ -37,22 +37,30 @@ def table(header: list[str], rows: list[list]) -> list[str]:
 
 
 def training_section(results: list[dict]) -> list[str]:
+    def kept(r: dict, key: str, fmt) -> str:  # results written before the kernels-kept variant existed
+        return fmt(r[key]) if key in r else '-'
+
     rows = [[r['model'], r['batch'], ms(r['san']['median_s']), ms(r['shared']['median_s']), f"{r['ratio']:.3f}",
              f"{r['san']['min_s'] / r['shared']['min_s']:.3f}", f"{r['wall_ratio']:.3f}", '<= 1.05',
              verdict(r['ratio'], lambda v: v <= 1.05),
+             kept(r, 'san_kept', lambda t: ms(t['median_s'])), kept(r, 'kept_ratio', lambda v: f'{v:.3f}'),
+             kept(r, 'kept_ratio', lambda v: verdict(v, lambda x: x <= 1.05)),
              f"{gflops(r['step_flops']['meta'])} / {gflops(r['step_flops']['shared'])}"] for r in results]
     out = [SECTIONS[0], '',
            'Real `SANClassifier.train_step` (timm backbone via `TIMMBackbone`, GAP neck, `SANClsHead` with CE + '
            'all-pairs scale distillation), resolutions largest first, one backward per resolution, one SGD step '
            'through mmengine\'s `OptimWrapper`. Baseline: the same classifier converted with `convs=\'shared\'` '
-           '(shared convolutions, private BN), same step. Steps of the two models alternate (A, B, A, B...), '
+           '(shared convolutions, private BN), same step. "kernels kept": the SAN built with '
+           '`regenerate_kernels=False` (no kernel regeneration in the backward; more memory, figure 2). '
+           'Steps of the models alternate (A, B, C, A, B, C...), '
            'medians over the timed rounds after warm-up. Step GFLOPs counted with `FlopCounterMode` '
            '(forward + backward, all resolutions).', '']
     out += table(['model', 'batch', 'SAN step', 'shared-conv step', 'ratio', 'ratio of minima', 'wall-clock ratio',
-                  'target', 'result',
+                  'target', 'result', 'SAN step, kernels kept', 'kept ratio', 'kept result',
                   'step GFLOPs SAN / shared'], rows)
-    out += ['', 'Samples (s): ' + '; '.join(f"{r['model']}: SAN {r['san']['samples_s']}, shared "
-                                            f"{r['shared']['samples_s']}" for r in results), '']
+    out += ['', 'Samples (s): ' + '; '.join(
+        f"{r['model']} batch {r['batch']}: SAN {r['san']['samples_s']}, shared {r['shared']['samples_s']}"
+        + (f", kept {r['san_kept']['samples_s']}" if 'san_kept' in r else '') for r in results), '']
     return out
 
 
@@ -62,10 +70,13 @@ def memory_section(results: list[dict], method: str) -> list[str]:
         v = r['variants']
         rows.append([r['model'], r['batch'], mib(v['san']['step_kib']), mib(v['plain']['step_kib']),
                      f"{r['ratio']:.2f}", '<= 1.3', verdict(r['ratio'], lambda x: x <= 1.3),
-                     mib(v['summed']['step_kib']), f"{r['summed_ratio']:.2f}"])
+                     mib(v['summed']['step_kib']), f"{r['summed_ratio']:.2f}",
+                     mib(v['san_kept']['step_kib']) if 'san_kept' in v else '-',
+                     f"{r['kept_ratio']:.2f}" if 'kept_ratio' in r else '-'])
     out = [SECTIONS[1], '', method, '']
     out += table(['model', 'batch', 'SAN step (per-res. backward)', 'plain step, largest res. alone', 'ratio',
-                  'target', 'result', 'SAN, one backward of summed loss', 'summed ratio'], rows)
+                  'target', 'result', 'SAN, one backward of summed loss', 'summed ratio',
+                  'SAN, kernels kept', 'kept ratio'], rows)
     out += ['', 'Resident sizes before the step (model + optimizer state + runtime), peak during it:', '']
     detail = [[r['model'], name, mib(v['baseline_kib']), mib(v['peak_kib']), mib(v['step_kib']),
                f"{v['params'] / 1e6:.2f} M"] for r in results for name, v in r['variants'].items()]

@@ -39,16 +39,23 @@ def _ratios(a: dict, b: dict) -> dict:
 
 
 def training_step(model_name: str, resolutions: Sequence[int], batch: int, repeats: int, warmup: int) -> dict:
-    """SAN ``train_step`` vs the same network with shared convs and private BN (same step)."""
+    """SAN ``train_step`` vs the same network with shared convs and private BN (same step).
+
+    Two SANs: ``meta`` regenerates its kernels in the backward (the default, less memory),
+    ``meta_kept`` keeps them (``regenerate_kernels=False``)."""
     models = {c: build_classifier(model_name, resolutions, c) for c in ('meta', 'shared')}
+    models['meta_kept'] = build_classifier(model_name, resolutions, 'meta', regenerate_kernels=False)
     wrappers = {c: optim_wrapper(m) for c, m in models.items()}
     data = make_batch(resolutions, batch)
     fns = {c: (lambda c=c: models[c].train_step(data, wrappers[c])) for c in models}
     times = _timed(fns, repeats=repeats, warmup=warmup)
     flops = {c: train_step_flops(fns[c]) for c in models}
     params = {c: sum(p.numel() for p in m.parameters()) for c, m in models.items()}
+    kept = _ratios(times['meta_kept'], times['shared'])
     return dict(model=model_name, resolutions=list(resolutions), batch=batch, san=times['meta'],
-                shared=times['shared'], step_flops=flops, params=params, **_ratios(times['meta'], times['shared']))
+                shared=times['shared'], san_kept=times['meta_kept'], kept_ratio=kept['ratio'],
+                kept_wall_ratio=kept['wall_ratio'], step_flops=flops, params=params,
+                **_ratios(times['meta'], times['shared']))
 
 
 def mixed_precision(model_name: str, resolutions: Sequence[int], batch: int, repeats: int, warmup: int) -> dict:
@@ -87,8 +94,11 @@ def memory_figure(results: list[dict]) -> dict:
     """SAN (per-resolution backward) and summed-loss SAN peaks, relative to one plain step."""
     by_variant = {r['variant']: r for r in results}
     plain = by_variant['plain']['step_kib']
-    return dict(model=results[0]['model'], batch=results[0]['batch'], variants=by_variant,
-                ratio=by_variant['san']['step_kib'] / plain, summed_ratio=by_variant['summed']['step_kib'] / plain)
+    out = dict(model=results[0]['model'], batch=results[0]['batch'], variants=by_variant,
+               ratio=by_variant['san']['step_kib'] / plain, summed_ratio=by_variant['summed']['step_kib'] / plain)
+    if 'san_kept' in by_variant:
+        out['kept_ratio'] = by_variant['san_kept']['step_kib'] / plain
+    return out
 
 
 def inference_latency(model_name: str, resolutions: Sequence[int], resolution: int, batches: Sequence[int],

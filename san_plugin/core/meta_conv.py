@@ -125,11 +125,12 @@ class MetaConv2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         kernel = self.kernel()
-        if not (kernel.requires_grad and _may_install_saved_tensor_hooks()):
+        if not (kernel.requires_grad and self._controller.regenerate_kernels and _may_install_saved_tensor_hooks()):
             return self._kernel_op(self._template, x, kernel, self.bias)
         # Autograd would keep every layer's generated kernel alive until its backward
         # (one extra copy of all conv weights at the peak): save (meta learner, eps) instead
-        # and regenerate the kernel, bit for bit, when the backward needs it.
+        # and regenerate the kernel, bit for bit, when the backward needs it
+        # (``controller.regenerate_kernels = False`` keeps the kernel instead: faster, more memory).
         with torch.autograd.graph.saved_tensors_hooks(*_regenerating_hooks(self.meta, self._controller.eps, kernel)):
             return self._kernel_op(self._template, x, kernel, self.bias)
 

@@ -120,6 +120,12 @@ class ScaleController(nn.Module):
         exclude: the name patterns kept shared at conversion.
         convs: ``'meta'`` (generated convolutions) or ``'shared'`` (private BN only).
 
+    ``regenerate_kernels`` (a run-time switch, not saved) trades training speed for
+    memory: True (default) saves each generated kernel for the backward as its recipe
+    and generates it again there; False keeps the kernels of one resolution alive until
+    its backward (one more copy of the conv weights at the peak, one elementwise add
+    per conv per resolution less). Gradients are bitwise the same either way.
+
     Example:
         >>> ctrl = ScaleController([224, 160, 96])
         >>> ctrl.eval().resolve(200)
@@ -147,6 +153,7 @@ class ScaleController(nn.Module):
         self.eps = self.encoding(self.branch)
         self._override: int | None = None
         self._warned: set[tuple[str, int]] = set()
+        self.regenerate_kernels = True
 
     @property
     def mode(self) -> str:

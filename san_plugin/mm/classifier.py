@@ -15,7 +15,7 @@ from san_plugin.core import ScaleEncoding, convert, get_controller, input_resolu
 from .head import SANClsHead
 
 SAN_DEFAULTS = dict(resolutions=(224, 192, 160, 128, 96), exclude=(), meta_hidden=None, init='scratch',
-                    mode='proxy', encoding=dict(factor=0.1, base=32), convs='meta')
+                    mode='proxy', encoding=dict(factor=0.1, base=32), convs='meta', regenerate_kernels=True)
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -38,7 +38,9 @@ class SANClassifier(ImageClassifier):
         backbone: backbone config.
         san: conversion settings: ``resolutions``, ``exclude``, ``meta_hidden``,
             ``init`` (``'scratch'``/``'pretrained'``), ``mode`` (``'proxy'``/``'ideal'``)
-            and ``encoding`` (``dict(factor=0.1, base=32)``). ``san=None`` builds the
+            ``encoding`` (``dict(factor=0.1, base=32)``), ``convs`` (``'meta'``/``'shared'``)
+            and ``regenerate_kernels`` (True: less memory; False: a faster training step,
+            see :class:`~san_plugin.core.ScaleController`). ``san=None`` builds the
             unconverted model (a baseline or the private-BN-only ablation's
             counterpart) with the same training step.
         neck, head, pretrained, train_cfg, data_preprocessor, init_cfg: as in
@@ -88,7 +90,9 @@ class SANClassifier(ImageClassifier):
             raise type(error)(f'cannot convert backbone {type(self.backbone).__name__} to a SAN: {error}') from error
         if hasattr(self.backbone, '_is_init'):
             self.backbone._is_init = True  # never re-initialise converted layers
-        san_resolutions = get_controller(self.backbone).resolutions
+        controller = get_controller(self.backbone)
+        controller.regenerate_kernels = bool(cfg['regenerate_kernels'])
+        san_resolutions = controller.resolutions
         if tuple(self.head.resolutions) != san_resolutions:
             raise ValueError(f'the head is set up for resolutions {tuple(self.head.resolutions)} but san converts '
                              f'the backbone for {san_resolutions}; give both the same list')

@@ -43,8 +43,11 @@ def test_quick_run_writes_every_section(tmp_path: Path):
     assert 'Not measured' not in report  # the data figure ran on the tiny dataset
     assert (out / 'perf_scaling_cpu.png').stat().st_size > 0
     results = json.loads((out / 'perf_cpu.json').read_text())['results']
-    assert results['training'][0]['ratio'] > 0
+    assert results['training'][0]['ratio'] > 0 and results['training'][0]['kept_ratio'] > 0
     assert results['memory'][0]['variants']['san']['step_kib'] > 0
+    assert results['memory'][0]['variants']['san_kept']['step_kib'] > 0
+    assert set(results['data']['loaders']) == {'standard', 'multi', 'multi_from_largest', 'largest_only'}
+    assert "views_from='largest'" in report and 'kernels kept' in report
     assert set(results['scaling']['times']) == {'1', '2'}
 
 

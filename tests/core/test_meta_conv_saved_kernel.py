@@ -86,3 +86,18 @@ def test_inplace_change_between_forward_and_backward_raises():
         conv.meta.bias.add_(1)
     with pytest.raises(RuntimeError, match='modified by an inplace operation'):
         y.backward()
+
+
+def test_the_controller_switch_keeps_the_kernel_with_equal_gradients(monkeypatch):
+    net, x = tiny_san(), torch.randn(2, 3, 16, 16)
+    regenerated = grads(net, x)
+    calls = []
+    real = meta_conv._regenerating_hooks
+    monkeypatch.setattr(meta_conv, '_regenerating_hooks', lambda *a: calls.append(1) or real(*a))
+    net.san.regenerate_kernels = False
+    kept = grads(net, x)
+    assert calls == []  # no recipe hooks: autograd saved the kernels themselves
+    assert regenerated.keys() == kept.keys() and all(torch.equal(regenerated[k], kept[k]) for k in kept)
+    net.san.regenerate_kernels = True
+    grads(net, x)
+    assert len(calls) == 2  # one per MetaConv2d forward

@@ -82,6 +82,17 @@ def test_san_none_builds_plain_backbone():
     assert any(type(m) is torch.nn.Conv2d for m in model.backbone.modules())
 
 
+def test_regenerate_kernels_option_reaches_the_controller_and_keeps_the_step():
+    regenerating, keeping = build(), build(san=dict(resolutions=RESOLUTIONS, regenerate_kernels=False))
+    assert get_controller(regenerating.backbone).regenerate_kernels is True
+    assert get_controller(keeping.backbone).regenerate_kernels is False
+    wrappers = [RecordingOptimWrapper(m) for m in (regenerating, keeping)]
+    for model, wrapper in zip((regenerating, keeping), wrappers):
+        model.train_step(batch(), wrapper)
+    a, b = (w.grads for w in wrappers)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
 def test_head_and_backbone_resolutions_must_agree():
     with pytest.raises(ValueError, match=r'head is set up for resolutions \(32, 24, 16\).*\(64, 32\)'):
         build(san=dict(resolutions=[64, 32]))
