@@ -13,7 +13,7 @@ not trained again (``--force`` retrains), so a stopped run continues where it st
 
 The recipe lives in ``configs/imagenette/``; this script only rewrites what its options name:
 the data root, the epochs (warm-up + cosine rebuilt for them, validation and the checkpoint at
-the end only), the batch size (lr scaled linearly from 0.1 at batch 64), the loader workers and,
+the end only), the batch size (the config's lr scaled linearly with it), the loader workers and,
 with ``--width`` below 1, the backbone width (the budget option for a slow machine).
 """
 from __future__ import annotations
@@ -45,7 +45,6 @@ CONFIGS = {
     'san_meanloss': 'configs/imagenette/san_resnet18_imagenette_meanloss.py',
 }
 TEST_RESOLUTIONS = (80, 72, 64, 56, 48, 44, 40, 36, 32, 24)
-BASE_LR, BASE_BATCH = 0.1, 64
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -78,7 +77,8 @@ def model_config(name: str, args: argparse.Namespace):
     from mmengine.config import Config
     cfg = Config.fromfile(str(REPO / CONFIGS[name]))
     epochs = args.epochs or cfg.train_cfg.max_epochs
-    batch = args.batch_size or cfg.train_dataloader.batch_size
+    config_batch = cfg.train_dataloader.batch_size
+    batch = args.batch_size or config_batch
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
         loader = cfg[key]
         loader.dataset.data_root = args.data_root
@@ -86,7 +86,7 @@ def model_config(name: str, args: argparse.Namespace):
         loader.persistent_workers = args.num_workers > 0
     cfg.train_dataloader.batch_size = batch
     cfg.val_dataloader.batch_size = cfg.test_dataloader.batch_size = args.eval_batch_size
-    cfg.optim_wrapper.optimizer.lr = BASE_LR * batch / BASE_BATCH
+    cfg.optim_wrapper.optimizer.lr = cfg.optim_wrapper.optimizer.lr * batch / config_batch
     cfg.auto_scale_lr = dict(base_batch_size=batch)
     warmup = min(args.warmup_epochs, epochs)
     schedule = [dict(type='LinearLR', start_factor=0.01, by_epoch=True, begin=0, end=warmup,

@@ -1,5 +1,6 @@
 # The recipe shared by every Imagenette model of issue 7 (Table 1 on the CPU): ResNet-18 with the
-# standard ImageNet stem, SGD momentum 0.9, lr 0.1 for batch 64, wd 5e-5, one epoch of linear warm-up
+# standard ImageNet stem, SGD momentum 0.9, the paper's per-sample lr (0.1 at batch 256 = 0.025 at
+# batch 64) and weight decay (1e-4), one epoch of linear warm-up
 # then a half cosine to zero (both per iteration), validation and the checkpoint at the end only.
 # `data_root` is the public Imagenette download's layout (train/<wnid>/*.JPEG, val/<wnid>/*.JPEG);
 # override it with `--cfg-options train_dataloader.dataset.data_root=... val_dataloader...`.
@@ -13,7 +14,7 @@ crop_ratio_range = (0.35, 1.0)  # RandomResizedCrop's area range, the same for t
 mean = [123.675, 116.28, 103.53]
 std = [58.395, 57.12, 57.375]
 
-optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.1, momentum=0.9, weight_decay=5e-5, nesterov=False))
+optim_wrapper = dict(optimizer=dict(type='SGD', lr=0.025, momentum=0.9, weight_decay=1e-4, nesterov=False))
 param_scheduler = [
     dict(type='LinearLR', start_factor=0.01, by_epoch=True, begin=0, end=1, convert_to_iter_based=True),
     dict(type='CosineAnnealingLR', T_max=max_epochs - 1, eta_min=0, by_epoch=True, begin=1, end=max_epochs,
