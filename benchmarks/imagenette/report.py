@@ -171,9 +171,8 @@ def markdown(data: dict, summary: dict, tests, png: Path | None) -> str:
         t0, r0 = timings[0], recipes[0]
         same = all(r == r0 for r in recipes)
         if r0['epochs'] < 30 or t0['width'] != 1.0:
-            lines += [f"> **Budget run**: {r0['epochs']} epochs at width x{t0['width']} (the paper: 120 epochs, full "
-                      "width). This is an early-training snapshot, not a reproduction of the converged Table 1; "
-                      "see the analysis at the end.", '']
+            lines += [f"> **Reduced scale**: {r0['epochs']} epochs at width x{t0['width']} (the paper: 120 epochs, "
+                      "full width, ImageNet), what fits a 2-core CPU; see the analysis at the end.", '']
         lines += [f"Recipe ({'identical for every model' if same else 'NOT identical across models: see the json'}): "
                   f"{r0['epochs']} epochs, batch {r0['batch_size']}, SGD momentum {r0['momentum']} lr {r0['lr']} "
                   f"({r0['warmup_epochs']} epoch linear warm-up from lr/100, then half cosine to 0, per iteration), "
@@ -250,8 +249,8 @@ def markdown(data: dict, summary: dict, tests, png: Path | None) -> str:
     invocations = data['meta'].get('invocations', [])
     machine = invocations[-1] if invocations else {}
     lines += ['', f"Machine: {machine.get('machine', platform.platform())}, {machine.get('cpus', '?')} CPU cores "
-              f"({machine.get('processor', platform.machine())}), no GPU, shared with other jobs (wall times include "
-              'that contention).', '', 'Commands (repository root):', '', '```']
+              f"({machine.get('processor', platform.machine())}), no GPU; wall times include whatever else ran on it "
+              '(see the notes).', '', 'Commands (repository root):', '', '```']
     lines += [_rel(i['command']) for i in invocations] or ['.venv/bin/python benchmarks/imagenette/run.py --data-root data/imagenette']
     lines += ['```', '', 'Per-model training commands (configs dumped by run.py into the work dir):', '', '```']
     lines += [_rel(m['timing']['command']) for m in models.values() if m.get('timing')]
