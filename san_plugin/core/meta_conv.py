@@ -118,13 +118,22 @@ class MetaConv2d(nn.Module):
         eps = self._controller.eps if eps is None else eps
         if self.training or torch.is_grad_enabled():
             return self.meta(eps)
-        key = (eps,) + tuple((p.data_ptr(), p._version, p.dtype) for p in _own_parameters(self.meta))
+        return self._cached_kernel(eps)
+
+    def _cached_kernel(self, eps: float) -> torch.Tensor:
+        # Runs per layer per eval call: only a key of plain ints (dtype and device changes
+        # move the storage; ``.to()`` also clears the cache).
+        meta = self._modules['meta']
+        params = _own_parameters(meta) if meta._modules else meta._parameters.values()
+        key = (eps, *[(p.data_ptr(), p._version) for p in params if p is not None])
         if key != self._cache_key:
-            self._cache, self._cache_key = self.meta(eps), key
+            self._cache, self._cache_key = meta(eps), key
         return self._cache
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        kernel = self.kernel()
+        if not (self.training or torch.is_grad_enabled()):
+            return self._kernel_op(self._template, x, self._cached_kernel(self._controller.eps), self.bias)
+        kernel = self.meta(self._controller.eps)
         if not (kernel.requires_grad and self._controller.regenerate_kernels and _may_install_saved_tensor_hooks()):
             return self._kernel_op(self._template, x, kernel, self.bias)
         # Autograd would keep every layer's generated kernel alive until its backward

@@ -6,11 +6,7 @@ import copy
 import torch
 from torch import nn
 
-from .scale import ScaleController
-
-
-def branch_key(resolution: int) -> str:
-    return str(int(resolution))
+from .scale import ScaleController, branch_key
 
 
 class PrivateBatchNorm2d(nn.Module):
@@ -56,4 +52,8 @@ class PrivateBatchNorm2d(nn.Module):
         return new
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.branches[branch_key(self._controller.branch)](x)
+        try:  # plain dict lookups: this runs per layer per call
+            norm = self._modules['branches']._modules[self._controller.branch_key]
+        except KeyError:
+            norm = self.branch(self._controller.branch)  # raises, naming the branches there are
+        return norm(x)

@@ -97,6 +97,11 @@ def input_resolution(x: torch.Tensor) -> int:
     return int(round(math.sqrt(int(height) * int(width))))
 
 
+def branch_key(resolution: int) -> str:
+    """The name of a resolution's batch-norm branch in the state dict, e.g. ``'224'``."""
+    return str(int(resolution))
+
+
 def _first_image_tensor(args: tuple) -> torch.Tensor | None:
     for arg in args:
         if isinstance(arg, torch.Tensor) and arg.dim() == 4:
@@ -154,6 +159,15 @@ class ScaleController(nn.Module):
         self._override: int | None = None
         self._warned: set[tuple[str, int]] = set()
         self.regenerate_kernels = True
+
+    @property
+    def branch(self) -> int:
+        """The resolution whose BN branch is active (``branch_key`` holds its name)."""
+        return self._branch
+
+    @branch.setter
+    def branch(self, value: int) -> None:
+        self._branch, self.branch_key = value, branch_key(value)
 
     @property
     def mode(self) -> str:

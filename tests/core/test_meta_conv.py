@@ -176,3 +176,38 @@ def test_cache_is_dropped_when_the_mode_is_set():
     meta.eval()
     with torch.no_grad():
         torch.testing.assert_close(meta.kernel(), fresh_kernel(meta, ctrl))
+
+
+def conv_with_kernel(meta, x, kernel):
+    return F.conv2d(x, kernel, meta.bias, padding=1)
+
+
+@pytest.mark.parametrize('meta_hidden', [None, 8])
+def test_eval_forward_sees_optimizer_steps_through_the_cache(meta_hidden):
+    meta, ctrl = meta_conv(nn.Conv2d(**CONV_CASES['bias']), meta_hidden=meta_hidden)
+    ctrl.activate(48)
+    x = torch.randn(2, 4, 8, 8)
+    optimizer = torch.optim.SGD(meta.parameters(), lr=0.5)
+    meta(x).square().sum().backward()
+    optimizer.step()
+    meta.eval()
+    with torch.no_grad():
+        first = meta(x)
+        cached = meta._cache
+        torch.testing.assert_close(first, conv_with_kernel(meta, x, meta.meta(ctrl.eps)))
+        assert meta(x) is not first and meta._cache is cached  # second call: the cached kernel
+    meta(x).square().sum().backward()  # eval mode with grad: a fresh kernel, then a step
+    optimizer.step()
+    with torch.no_grad():
+        torch.testing.assert_close(meta(x), conv_with_kernel(meta, x, meta.meta(ctrl.eps)))
+        assert meta._cache is not cached
+
+
+def test_eval_forward_sees_parameters_replaced_by_assign_load():
+    meta, ctrl = cached_conv()
+    other, _ = cached_conv()
+    x = torch.randn(2, 4, 8, 8)
+    with torch.no_grad():
+        meta(x)
+        meta.load_state_dict(other.state_dict(), assign=True)  # new Parameter objects, no .eval()
+        torch.testing.assert_close(meta(x), conv_with_kernel(meta, x, fresh_kernel(other, ctrl)))

@@ -93,3 +93,19 @@ def test_sync_batchnorm_conversion_reaches_every_branch():
     for size in RES:
         x = torch.randn(2, 3, size, size)
         torch.testing.assert_close(synced(x), reference(x))
+
+
+def test_forward_without_a_branch_for_the_active_resolution_names_it():
+    norm, ctrl = private()
+    ctrl.branch = 40  # e.g. a branch deleted after the controller was set
+    with pytest.raises(KeyError, match='40 px'):
+        norm(torch.randn(2, 6, 4, 4))
+
+
+def test_controller_keeps_the_branch_name_in_step_with_the_branch():
+    norm, ctrl = private()
+    x = torch.randn(2, 6, 4, 4)
+    for size in RES:
+        ctrl.activate(size)
+        assert ctrl.branch_key == str(size)
+        torch.testing.assert_close(norm.eval()(x), norm.branch(size)(x))
