@@ -55,6 +55,8 @@ class Settings:
     latency_repeats: int = 15
     latency_calls: int = 16
     amp_models: list[str] | None = None
+    compile_models: list[str] = field(default_factory=lambda: ['resnet18'])
+    compile_backend: str = 'inductor'
     memory_models: list[str] | None = None
     data_images: int = 1024
     data_batch: int = 32
@@ -68,8 +70,8 @@ class Settings:
     def quick(cls) -> 'Settings':
         return cls(models=['resnet18'], resolutions=[64, 48], batch=4, repeats=2, latency_batches=[1, 4],
                    latency_resolution=48, latency_repeats=3, latency_calls=1, data_images=32, data_batch=8,
-                   data_repeats=1,
-                   memory_parallel=4)
+                   data_repeats=1, memory_parallel=4,
+                   compile_backend='aot_eager')  # exercises the path without a C++ compile
 
 
 def machine_info() -> dict:
@@ -147,6 +149,8 @@ def run(settings: Settings, data_root: str | None, log=print) -> dict:
                                           s.warmup))
     results['amp'] = [timed(f'amp {m}', sections.mixed_precision, m, res, s.batch, s.repeats, s.warmup)
                       for m in (s.amp_models or s.models)]
+    results['compile'] = [timed(f'compile {m}', sections.compiled_step, m, res, s.batch, s.repeats, s.warmup,
+                                s.compile_backend) for m in s.compile_models]
     results['clock'] = sections.headline_clock()
     results['load_end'] = os.getloadavg()
     results['busy_end'] = _busy_processes()
@@ -188,6 +192,9 @@ def summary(results: dict) -> list[str]:
     for r in results['amp']:
         rows.append(['6 bf16 autocast step / fp32 step', r['model'], f"{r['ratio']:.3f}", '<= 0.65',
                      report.verdict(r['ratio'], lambda v: v <= 0.65)])
+    for r in results.get('compile', []):
+        rows.append([f"8 torch.compile ({r['backend']}) step / eager step", r['model'], f"{r['ratio']:.3f}",
+                     '(no target)', '-'])
     return report.table(['figure', 'model', 'ratio', 'target', 'result'], rows)
 
 
@@ -226,6 +233,7 @@ def render(results: dict, machine: dict, command: str, notes: list[str], plot_na
     lines += report.scaling_section(results['scaling'], plot_name)
     lines += report.amp_section(results['amp'], ', '.join(machine['bf16_flags']))
     lines += report.flops_section(results['flops'], {r['model']: r for r in results['training']})
+    lines += report.compile_section(results.get('compile', []))
     return '\n'.join(lines) + '\n'
 
 
@@ -243,6 +251,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--train-batches', type=int, nargs='+', help="figure 1's batch sizes (default: --batch)")
     parser.add_argument('--threads', type=int, help='torch threads (default 2)')
     parser.add_argument('--amp-models', nargs='+', help='models for the mixed-precision figure (default: --models)')
+    parser.add_argument('--compile-models', nargs='*', help='models for the torch.compile figure (default resnet18; '
+                        'none to skip)')
     parser.add_argument('--memory-models', nargs='+', help='models for the memory figure (default: --models)')
     parser.add_argument('--memory-batch', type=int, help='batch of the memory figure (default: --batch)')
     parser.add_argument('--memory-parallel', type=int, help='memory workers run at once (default 1)')
@@ -268,6 +278,8 @@ def main(argv: list[str] | None = None) -> str:
         settings.threads = args.threads
     settings.amp_models = args.amp_models or settings.amp_models
     settings.memory_models = args.memory_models or settings.memory_models
+    if args.compile_models is not None:
+        settings.compile_models = args.compile_models
     settings.memory_batch = args.memory_batch or settings.memory_batch
     settings.memory_parallel = args.memory_parallel or settings.memory_parallel
     os.makedirs(args.out, exist_ok=True)

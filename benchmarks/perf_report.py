@@ -11,6 +11,7 @@ SECTIONS = (
     '## 5. Scaling with the number of resolutions',
     '## 6. Mixed precision on the CPU',
     '## 7. FLOPs per resolution',
+    '## 8. torch.compile',
 )
 
 
@@ -219,3 +220,19 @@ def plot_scaling(result: dict, path: str) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def compile_section(results: list[dict]) -> list[str]:
+    out = [SECTIONS[7], '']
+    if not results:
+        return out + ['Not run (`--compile-models` was empty).', '']
+    out += ['SAN `train_step` with the classifier wrapped in `torch.compile` (passed as `train_step`\'s '
+            '`forward`: the forwards are compiled, with their backward; the resolution loop and the optimizer '
+            'stay eager) vs the same SAN eager; same init, own SGD optimizers; steps alternate after the first '
+            'compiled step, which compiles and is timed apart. Graphs and graph breaks: dynamo\'s counters.', '']
+    rows = [[r['model'], r['batch'], r['backend'], f"{r['compile_s']:.1f} s", ms(r['eager']['median_s']),
+             ms(r['compiled']['median_s']), f"{r['ratio']:.3f}", f"{r['wall_ratio']:.3f}", r['graphs'],
+             r['graph_breaks']] for r in results]
+    out += table(['model', 'batch', 'backend', 'first step (compiling)', 'eager step', 'compiled step', 'ratio',
+                  'wall-clock ratio', 'graphs', 'graph breaks'], rows)
+    return out + ['']

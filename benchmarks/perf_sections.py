@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Sequence
 
@@ -68,6 +69,34 @@ def mixed_precision(model_name: str, resolutions: Sequence[int], batch: int, rep
                    repeats=repeats, warmup=warmup)
     return dict(model=model_name, resolutions=list(resolutions), batch=batch, fp32=times['fp32'],
                 bf16=times['bf16'], **_ratios(times['bf16'], times['fp32']))
+
+
+def compiled_step(model_name: str, resolutions: Sequence[int], batch: int, repeats: int, warmup: int,
+                  backend: str) -> dict:
+    """SAN ``train_step`` with the classifier compiled by ``torch.compile`` vs eager (same init, own optimizers).
+
+    The compiled module is passed as ``train_step``'s ``forward``, so the resolution loop, the
+    backward calls and the optimizer step stay eager. The first compiled step (compilation) is
+    timed apart; the dynamo counters say how many graphs and graph breaks there were."""
+    import torch._dynamo
+    torch._dynamo.reset()
+    torch._dynamo.utils.counters.clear()
+    eager = build_classifier(model_name, resolutions, 'meta')
+    compiled_model = copy.deepcopy(eager)
+    compiled = torch.compile(compiled_model, backend=backend)
+    wrappers = {'eager': optim_wrapper(eager), 'compiled': optim_wrapper(compiled_model)}
+    data = make_batch(resolutions, batch)
+    start = time.perf_counter()
+    compiled_model.train_step(data, wrappers['compiled'], forward=compiled)
+    compile_s = time.perf_counter() - start
+    times = _timed({'eager': lambda: eager.train_step(data, wrappers['eager']),
+                    'compiled': lambda: compiled_model.train_step(data, wrappers['compiled'], forward=compiled)},
+                   repeats=repeats, warmup=warmup)
+    counters = torch._dynamo.utils.counters
+    return dict(model=model_name, resolutions=list(resolutions), batch=batch, backend=backend,
+                compile_s=compile_s, eager=times['eager'], compiled=times['compiled'],
+                graphs=int(counters['stats']['unique_graphs']), graph_breaks=int(sum(counters['graph_break'].values())),
+                **_ratios(times['compiled'], times['eager']))
 
 
 def memory_worker(model_name: str, resolutions: Sequence[int], batch: int, variant: str, threads: int) -> dict:

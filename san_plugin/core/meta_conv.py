@@ -134,7 +134,9 @@ class MetaConv2d(nn.Module):
         if not (self.training or torch.is_grad_enabled()):
             return self._kernel_op(self._template, x, self._cached_kernel(self._controller.eps), self.bias)
         kernel = self.meta(self._controller.eps)
-        if not (kernel.requires_grad and self._controller.regenerate_kernels and _may_install_saved_tensor_hooks()):
+        # Under torch.compile the compiler plans what to save (or recompute) for the backward itself.
+        if torch.compiler.is_compiling() or not (
+                kernel.requires_grad and self._controller.regenerate_kernels and _may_install_saved_tensor_hooks()):
             return self._kernel_op(self._template, x, kernel, self.bias)
         # Autograd would keep every layer's generated kernel alive until its backward
         # (one extra copy of all conv weights at the peak): save (meta learner, eps) instead

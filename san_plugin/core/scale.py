@@ -199,15 +199,17 @@ class ScaleController(nn.Module):
         its own branch and encoding; everything else runs as proxy inference with the
         nearest training resolution (a one-time warning says so where that is a fallback).
         """
-        if size in self.resolutions:
-            return size, self.encoding(size)
+        for resolution in self.resolutions:  # return the stored int: under torch.compile ``size``
+            if size == resolution:          # may be symbolic, and a branch name needs a constant
+                return resolution, self.encoding(resolution)
         if self.training:
             raise ValueError(
                 f'training input of resolution {size} px is not one of the training resolutions '
                 f'{self.resolutions}: every training view must be resized to one of them')
         if self.mode == 'ideal':
-            if size in self.calibrated:
-                return size, self.encoding(size)
+            for resolution in self.calibrated:
+                if size == resolution:
+                    return resolution, self.encoding(resolution)
             self._warn_once('ideal', size,
                             f'SAN ideal inference at {size} px needs a calibrated BN branch '
                             f'(calibrated: {self.calibrated or "none"}); falling back to proxy inference')

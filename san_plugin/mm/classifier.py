@@ -141,7 +141,7 @@ class SANClassifier(ImageClassifier):
         Returns:
             ``loss_ce_<S>`` per resolution, ``loss_sd`` (all resolutions) and ``loss``.
         """
-        forward = forward or self
+        forward = self if forward is None else forward  # a compiled module has no truth value
         with optim_wrapper.optim_context(self):
             data = self.data_preprocessor(data, True)
         views = data['inputs'] if isinstance(data['inputs'], (list, tuple)) else [data['inputs']]

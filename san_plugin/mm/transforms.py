@@ -89,14 +89,16 @@ class MultiResolution(BaseTransform):
         img = results['img']
         top, left, height, width = self.crop.rand_crop_params(img)
         crop = mmcv.imcrop(img, np.array([left, top, left + width - 1, top + height - 1]))
-        if self._flip():
-            crop = mmcv.imflip(crop, 'horizontal')
         sizes = self.resolutions[:1] if self.largest_only else self.resolutions
-        views = [self._resize(crop, sizes[0], self.backend)]
-        if self.views_from == 'largest':
+        if self.views_from == 'largest':  # flip the (smaller) largest view, not the crop
+            views = [self._resize(crop, sizes[0], self.backend)]
+            if self._flip():
+                views[0] = np.ascontiguousarray(mmcv.imflip(views[0], 'horizontal'))
             views += [self._resize(views[0], s, 'cv2') for s in sizes[1:]]
         else:
-            views += [self._resize(crop, s, self.backend) for s in sizes[1:]]
+            if self._flip():
+                crop = mmcv.imflip(crop, 'horizontal')
+            views = [self._resize(crop, s, self.backend) for s in sizes]
         results['img'] = views
         results['img_shape'] = results['img'][0].shape[:2]
         results['resolutions'] = list(sizes)

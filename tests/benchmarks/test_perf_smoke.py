@@ -49,6 +49,8 @@ def test_quick_run_writes_every_section(tmp_path: Path):
     assert set(results['data']['loaders']) == {'standard', 'multi', 'multi_from_largest', 'largest_only'}
     assert "views_from='largest'" in report and 'kernels kept' in report
     assert set(results['scaling']['times']) == {'1', '2'}
+    compiled = results['compile'][0]
+    assert compiled['backend'] == 'aot_eager' and compiled['graphs'] >= 1 and compiled['ratio'] > 0
 
 
 def test_missing_data_dir_skips_only_the_data_figure(tmp_path: Path):
