@@ -124,8 +124,7 @@ class MetaConv2d(nn.Module):
         # Runs per layer per eval call: only a key of plain ints (dtype and device changes
         # move the storage; ``.to()`` also clears the cache).
         meta = self._modules['meta']
-        params = _own_parameters(meta) if meta._modules else meta._parameters.values()
-        key = (eps, *[(p.data_ptr(), p._version) for p in params if p is not None])
+        key = (eps, *[(p.data_ptr(), p._version) for p in _own_parameters(meta)])
         if key != self._cache_key:
             self._cache, self._cache_key = meta(eps), key
         return self._cache

@@ -102,6 +102,15 @@ def branch_key(resolution: int) -> str:
     return str(int(resolution))
 
 
+def _stored(size: int, resolutions: Sequence[int]) -> int | None:
+    """The element of ``resolutions`` equal to ``size``, else None. Returning the stored int
+    matters under torch.compile: ``size`` may be symbolic, and a BN branch name needs a constant."""
+    for resolution in resolutions:
+        if size == resolution:
+            return resolution
+    return None
+
+
 def _first_image_tensor(args: tuple) -> torch.Tensor | None:
     for arg in args:
         if isinstance(arg, torch.Tensor) and arg.dim() == 4:
@@ -199,17 +208,17 @@ class ScaleController(nn.Module):
         its own branch and encoding; everything else runs as proxy inference with the
         nearest training resolution (a one-time warning says so where that is a fallback).
         """
-        for resolution in self.resolutions:  # return the stored int: under torch.compile ``size``
-            if size == resolution:          # may be symbolic, and a branch name needs a constant
-                return resolution, self.encoding(resolution)
+        trained = _stored(size, self.resolutions)
+        if trained is not None:
+            return trained, self.encoding(trained)
         if self.training:
             raise ValueError(
                 f'training input of resolution {size} px is not one of the training resolutions '
                 f'{self.resolutions}: every training view must be resized to one of them')
         if self.mode == 'ideal':
-            for resolution in self.calibrated:
-                if size == resolution:
-                    return resolution, self.encoding(resolution)
+            calibrated = _stored(size, self.calibrated)
+            if calibrated is not None:
+                return calibrated, self.encoding(calibrated)
             self._warn_once('ideal', size,
                             f'SAN ideal inference at {size} px needs a calibrated BN branch '
                             f'(calibrated: {self.calibrated or "none"}); falling back to proxy inference')
