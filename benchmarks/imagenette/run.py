@@ -43,6 +43,11 @@ CONFIGS = {
     'san_sharedconv': 'configs/imagenette/san_resnet18_imagenette_sharedconv.py',
     # post-hoc variant: the SAN loss / 5 (see the config); last, so it never delays the paper's models
     'san_meanloss': 'configs/imagenette/san_resnet18_imagenette_meanloss.py',
+    # issue 18 candidates (see each config)
+    'san_sharedlr': 'configs/imagenette/san_resnet18_imagenette_sharedlr.py',
+    'san_wlr': 'configs/imagenette/san_resnet18_imagenette_wlr.py',
+    'san_sdnorm': 'configs/imagenette/san_resnet18_imagenette_sdnorm.py',
+    'san_stdenc': 'configs/imagenette/san_resnet18_imagenette_stdenc.py',
 }
 TEST_RESOLUTIONS = (80, 72, 64, 56, 48, 44, 40, 36, 32, 24)
 
@@ -56,6 +61,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--epochs', type=int, default=None, help="default: the configs' max_epochs")
     p.add_argument('--warmup-epochs', type=float, default=1.0, help='linear warm-up length (fractions allowed)')
     p.add_argument('--batch-size', type=int, default=None, help="default: the configs' (64)")
+    p.add_argument('--lr', type=float, default=None,
+                   help="learning rate per batch of 64 (default: the configs'); scaled linearly with --batch-size")
     p.add_argument('--num-workers', type=int, default=2)
     p.add_argument('--width', type=float, default=1.0, help='backbone width multiplier (1.0 = ResNet-18)')
     p.add_argument('--seed', type=int, default=0)
@@ -86,7 +93,8 @@ def model_config(name: str, args: argparse.Namespace):
         loader.persistent_workers = args.num_workers > 0
     cfg.train_dataloader.batch_size = batch
     cfg.val_dataloader.batch_size = cfg.test_dataloader.batch_size = args.eval_batch_size
-    cfg.optim_wrapper.optimizer.lr = cfg.optim_wrapper.optimizer.lr * batch / config_batch
+    base_lr = cfg.optim_wrapper.optimizer.lr * 64 / config_batch if args.lr is None else args.lr
+    cfg.optim_wrapper.optimizer.lr = base_lr * batch / 64
     cfg.auto_scale_lr = dict(base_batch_size=batch)
     warmup = min(args.warmup_epochs, epochs)
     schedule = [dict(type='LinearLR', start_factor=0.01, by_epoch=True, begin=0, end=warmup,

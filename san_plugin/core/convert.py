@@ -64,7 +64,7 @@ def convert(
     meta_hidden: int | None = None,
     init: str = 'pretrained',
     mode: str = 'proxy',
-    encoding: ScaleEncoding | None = None,
+    encoding: ScaleEncoding | str | dict | None = None,
     convs: str = 'meta',
 ) -> tuple[nn.Module, ConversionReport]:
     """Turns any CNN into a Scale Adaptive Network, in place.
@@ -90,7 +90,9 @@ def convert(
         meta_hidden: None for the paper's affine meta learner, else an MLP hidden width.
         init: ``'pretrained'`` or ``'scratch'``.
         mode: ``'proxy'`` or ``'ideal'`` inference.
-        encoding: the resolution encoding (default ``0.1 * S / 32``).
+        encoding: the resolution encoding: a :class:`ScaleEncoding`, ``'paper'`` (default,
+            ``0.1 * S / 32``), ``'standardized'`` (zero mean, unit variance over the
+            training resolutions) or a dict of ``ScaleEncoding`` fields.
         convs: ``'meta'`` (the SAN) or ``'shared'``: convolutions stay shared and only
             the batch norms become private (the private-BN ablation).
 

@@ -27,26 +27,61 @@ class SANMetadataError(ValueError):
 
 @dataclass(frozen=True)
 class ScaleEncoding:
-    """Maps a resolution S to the scalar fed to every meta learner: ``factor * S / base``.
+    """Maps a resolution S to the scalar fed to every meta learner: ``factor * S / base + offset``.
 
     The default is the paper's ``eps(S) = 0.1 * S / 32`` (32 is the usual total stride).
+    :meth:`standardized` gives zero mean and unit variance over the training
+    resolutions instead, so that a meta learner's input is normalised like any other
+    network input whatever the resolution range (see ``docs/meta_learners.md``).
 
     Example:
         >>> ScaleEncoding()(224)
         0.7000000000000001
+        >>> ScaleEncoding.standardized([64, 32])(64)
+        1.0
     """
 
     factor: float = 0.1
     base: float = 32.0
+    offset: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ('factor', 'base'):
             value = getattr(self, name)
             if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
                 raise ValueError(f'ScaleEncoding.{name} must be a positive finite number, got {value!r}')
+        if not (isinstance(self.offset, (int, float)) and math.isfinite(self.offset)):
+            raise ValueError(f'ScaleEncoding.offset must be a finite number, got {self.offset!r}')
 
     def __call__(self, size: float) -> float:
-        return self.factor * size / self.base
+        return self.factor * size / self.base + self.offset
+
+    @classmethod
+    def standardized(cls, resolutions: Iterable[int]) -> 'ScaleEncoding':
+        """The encoding ``(S - mean) / std`` over ``resolutions`` (population std; one
+        resolution gives ``S - mean``, i.e. 0)."""
+        values = validate_resolutions(resolutions)
+        mean = sum(values) / len(values)
+        std = math.sqrt(sum((v - mean) ** 2 for v in values) / len(values)) or 1.0
+        return cls(factor=1.0, base=std, offset=-mean / std)
+
+    @classmethod
+    def from_config(cls, value: Any, resolutions: Iterable[int]) -> 'ScaleEncoding':
+        """An encoding from a config value: a ``ScaleEncoding``, a dict of its fields,
+        ``'paper'`` (the default) or ``'standardized'``."""
+        if isinstance(value, ScaleEncoding):
+            return value
+        if value is None or value == 'paper':
+            return cls()
+        if value == 'standardized':
+            return cls.standardized(resolutions)
+        if isinstance(value, dict):
+            unknown = set(value) - {'factor', 'base', 'offset'}
+            if unknown:
+                raise ValueError(f'unknown ScaleEncoding field(s) {sorted(unknown)}; known: factor, base, offset')
+            return cls(**value)
+        raise ValueError(f"encoding must be 'paper', 'standardized' or dict(factor=..., base=..., offset=...), "
+                         f'got {value!r}')
 
 
 def validate_resolutions(resolutions: Iterable[Any], name: str = 'resolutions') -> tuple[int, ...]:
@@ -127,7 +162,8 @@ class ScaleController(nn.Module):
 
     Args:
         resolutions: the training resolutions (any order; stored largest first).
-        encoding: the resolution encoding fed to the meta learners.
+        encoding: the resolution encoding fed to the meta learners (see
+            :meth:`ScaleEncoding.from_config`; default the paper's).
         mode: ``'proxy'`` (nearest training resolution's encoding and BN) or ``'ideal'``
             (the test resolution's own encoding and a calibrated BN branch).
         meta_hidden: hidden width of the meta learners, ``None`` for the affine one.
@@ -149,7 +185,7 @@ class ScaleController(nn.Module):
     def __init__(
         self,
         resolutions: Iterable[int],
-        encoding: ScaleEncoding | None = None,
+        encoding: ScaleEncoding | str | dict | None = None,
         mode: str = 'proxy',
         meta_hidden: int | None = None,
         exclude: Sequence[str] = (),
@@ -157,7 +193,7 @@ class ScaleController(nn.Module):
     ) -> None:
         super().__init__()
         self.resolutions = validate_resolutions(resolutions)
-        self.encoding = encoding or ScaleEncoding()
+        self.encoding = ScaleEncoding.from_config(encoding, self.resolutions)
         self.mode = mode
         self.meta_hidden = meta_hidden
         self.exclude = tuple(exclude)
@@ -295,6 +331,8 @@ def check_metadata(checkpoint: Any, model: dict[str, Any], source: str = 'checkp
         theirs, ours = checkpoint.get(key, 'meta' if key == 'convs' else None), model.get(key)
         if key in ('resolutions', 'exclude') and theirs is not None:
             theirs = list(theirs)
+        if key == 'encoding' and isinstance(theirs, dict):
+            theirs = {'offset': 0.0, **theirs}  # written before the offset existed
         if theirs != ours:
             differences.append(f'{key}: {source} has {theirs!r}, this model has {ours!r}')
     if differences:

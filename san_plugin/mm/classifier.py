@@ -38,7 +38,7 @@ class SANClassifier(ImageClassifier):
         backbone: backbone config.
         san: conversion settings: ``resolutions``, ``exclude``, ``meta_hidden``,
             ``init`` (``'scratch'``/``'pretrained'``), ``mode`` (``'proxy'``/``'ideal'``)
-            ``encoding`` (``dict(factor=0.1, base=32)``), ``convs`` (``'meta'``/``'shared'``)
+            ``encoding`` (``dict(factor=0.1, base=32)``, ``'paper'`` or ``'standardized'``), ``convs`` (``'meta'``/``'shared'``)
             and ``regenerate_kernels`` (True: less memory; False: a faster training step,
             see :class:`~san_plugin.core.ScaleController`). ``san=None`` builds the
             unconverted model (a baseline or the private-BN-only ablation's
@@ -81,7 +81,8 @@ class SANClassifier(ImageClassifier):
         if hasattr(self.backbone, 'init_weights') and not getattr(self.backbone, 'is_init', False):
             self.backbone.init_weights()
         encoding = cfg['encoding']
-        encoding = encoding if isinstance(encoding, ScaleEncoding) else ScaleEncoding(**dict(encoding))
+        encoding = ScaleEncoding.from_config(dict(encoding) if hasattr(encoding, 'keys') else encoding,
+                                             cfg['resolutions'])
         try:
             _, self.conversion_report = convert(
                 self.backbone, cfg['resolutions'], exclude=tuple(cfg['exclude']), meta_hidden=cfg['meta_hidden'],

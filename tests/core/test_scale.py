@@ -18,6 +18,38 @@ def test_default_encoding_is_the_papers():
     assert ScaleEncoding(factor=1.0, base=64)(32) == pytest.approx(0.5)
 
 
+def test_standardized_encoding_has_zero_mean_and_unit_variance_over_the_training_set():
+    enc = ScaleEncoding.standardized([64, 56, 48, 40, 32])
+    values = torch.tensor([enc(s) for s in (64, 56, 48, 40, 32)], dtype=torch.float64)
+    assert float(values.mean()) == pytest.approx(0.0, abs=1e-12)
+    assert float(values.pow(2).mean()) == pytest.approx(1.0)
+    assert enc(64) > enc(32) and enc(80) == pytest.approx(32 / 128 ** 0.5)  # extrapolates linearly
+
+
+@pytest.mark.parametrize('value, expected', [
+    (None, ScaleEncoding()), ('paper', ScaleEncoding()), ({'factor': 0.2, 'base': 32}, ScaleEncoding(0.2, 32)),
+    ({'factor': 1.0, 'base': 16, 'offset': -3.0}, ScaleEncoding(1.0, 16, -3.0)),
+    ('standardized', ScaleEncoding.standardized(RES))])
+def test_encoding_from_config(value, expected):
+    assert ScaleEncoding.from_config(value, RES) == expected
+    assert ScaleController(RES, encoding=value).encoding == expected
+
+
+@pytest.mark.parametrize('value, named', [('zscore', 'zscore'), ({'factor': 1.0, 'scale': 2}, 'scale'),
+                                          ({'offset': float('nan')}, 'offset')])
+def test_bad_encoding_config_is_refused_naming_it(value, named):
+    with pytest.raises(ValueError, match=named):
+        ScaleEncoding.from_config(value, RES)
+
+
+def test_metadata_written_before_the_offset_loads():
+    old = ScaleController(RES).metadata()
+    old['encoding'].pop('offset')
+    check_metadata(old, ScaleController(RES).metadata())
+    with pytest.raises(SANMetadataError, match='encoding'):
+        check_metadata(old, ScaleController(RES, encoding='standardized').metadata())
+
+
 @pytest.mark.parametrize('kwargs', [{'factor': 0}, {'factor': -1.0}, {'base': 0}, {'base': float('inf')},
                                     {'factor': float('nan')}])
 def test_encoding_rejects_bad_parameters(kwargs):
