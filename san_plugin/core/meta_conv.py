@@ -38,13 +38,50 @@ def _may_install_saved_tensor_hooks() -> bool:
         return False
 
 
+def _autocast_state(device_type: str) -> tuple[bool, torch.dtype] | None:
+    """``(enabled, dtype)`` of autocast for ``device_type``, or None where autocast does not apply."""
+    try:
+        return torch.is_autocast_enabled(device_type), torch.get_autocast_dtype(device_type)
+    except (RuntimeError, TypeError, AttributeError):  # a device type without autocast
+        return None
+
+
+def _is_cast_of(tensor: torch.Tensor, kernel: torch.Tensor) -> bool:
+    """Whether ``tensor`` is a dtype cast of ``kernel`` (what autocast hands a convolution)."""
+    node = tensor.grad_fn
+    return (node is not None and tensor.dtype != kernel.dtype and tensor.shape == kernel.shape
+            and type(node).__name__ == 'ToCopyBackward0' and bool(node.next_functions)
+            and node.next_functions[0][0] is kernel.grad_fn)
+
+
 def _regenerating_hooks(meta: nn.Module, eps: float, kernel: torch.Tensor):
-    """Saved-tensor hooks storing ``kernel`` as the recipe ``meta(eps)``; other tensors pass unchanged."""
+    """Saved-tensor hooks storing ``kernel`` as the recipe ``meta(eps)``; other tensors pass unchanged.
+
+    Under autocast the convolution saves autocast's low-precision copy of the kernel, not
+    the kernel: that copy is recognised too and regenerated as ``meta(eps).to(dtype)``,
+    the same cast. The kernel is regenerated under the forward's autocast state, so a
+    meta learner that autocast runs in low precision (the MLP) gives the same bits again.
+    """
     versions = tuple(p._version for p in _own_parameters(meta))
     kernel_ref = weakref.ref(kernel)  # autograd keeps the pack hook: a strong reference would keep the kernel
+    device_type = kernel.device.type
+    autocast = _autocast_state(device_type)
 
     def pack(tensor: torch.Tensor):
-        return _KernelRecipe() if tensor is kernel_ref() else tensor
+        kernel = kernel_ref()
+        if kernel is None:
+            return tensor
+        if tensor is kernel:
+            return _KernelRecipe(None)
+        if _is_cast_of(tensor, kernel):
+            return _KernelRecipe(tensor.dtype)
+        return tensor
+
+    def regenerate() -> torch.Tensor:
+        if autocast is None or _autocast_state(device_type) == autocast:
+            return meta(eps)
+        with torch.autocast(device_type, dtype=autocast[1], enabled=autocast[0]):
+            return meta(eps)
 
     def unpack(saved):
         if not isinstance(saved, _KernelRecipe):
@@ -52,15 +89,19 @@ def _regenerating_hooks(meta: nn.Module, eps: float, kernel: torch.Tensor):
         if tuple(p._version for p in _own_parameters(meta)) != versions:
             raise RuntimeError('a meta learner parameter needed to regenerate a MetaConv2d kernel for the backward '
                                'was modified by an inplace operation after the forward')
-        return meta(eps)  # builds a graph only under create_graph=True (double backward)
+        kernel = regenerate()  # builds a graph only under create_graph=True (double backward)
+        return kernel if saved.dtype is None else kernel.to(saved.dtype)
 
     return pack, unpack
 
 
 class _KernelRecipe:
-    """Marks a saved generated kernel (the unpack hook regenerates it)."""
+    """Marks a saved generated kernel (the unpack hook regenerates it, cast to ``dtype`` if set)."""
 
-    __slots__ = ()
+    __slots__ = ('dtype',)
+
+    def __init__(self, dtype: torch.dtype | None) -> None:
+        self.dtype = dtype
 
 
 class MetaConv2d(nn.Module):

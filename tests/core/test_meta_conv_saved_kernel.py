@@ -101,3 +101,50 @@ def test_the_controller_switch_keeps_the_kernel_with_equal_gradients(monkeypatch
     net.san.regenerate_kernels = True
     grads(net, x)
     assert len(calls) == 2  # one per MetaConv2d forward
+
+
+def autocast_grads(net: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
+    def run(net, x):
+        with torch.autocast('cpu', dtype=torch.bfloat16):
+            return net(x).float()
+    return grads(net, x, run)
+
+
+@pytest.mark.parametrize('meta_hidden', [None, 4])
+def test_under_autocast_the_low_precision_kernel_is_regenerated_bitwise(monkeypatch, meta_hidden):
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
+                        nn.Conv2d(8, 8, 3, stride=2, groups=2), nn.BatchNorm2d(8), nn.ReLU(),
+                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))
+    net, _ = convert(net, [16, 8], init='scratch', meta_hidden=meta_hidden)
+    for module in net.modules():
+        if isinstance(module, MetaConv2d) and meta_hidden is None:
+            nn.init.normal_(module.meta.weight, std=0.05)
+        elif isinstance(module, MetaConv2d):
+            nn.init.normal_(module.meta.out.weight, std=0.05)
+    kernel_shapes = {tuple(m.kernel().shape) for m in net.modules() if isinstance(m, MetaConv2d)}
+    x = torch.randn(2, 3, 16, 16)
+    packed, unpacked = [], []
+    real = meta_conv._regenerating_hooks
+
+    def spy(meta, eps, kernel):
+        pack, unpack = real(meta, eps, kernel)
+
+        def spy_unpack(saved):
+            result = unpack(saved)
+            if isinstance(saved, meta_conv._KernelRecipe):
+                unpacked.append(result.dtype)
+            return result
+        return (lambda t: packed.append(pack(t)) or packed[-1]), spy_unpack
+
+    monkeypatch.setattr(meta_conv, '_regenerating_hooks', spy)
+    regenerated = autocast_grads(net, x)
+    recipes = [p for p in packed if isinstance(p, meta_conv._KernelRecipe)]
+    assert len(recipes) == 2  # one per MetaConv2d forward
+    assert unpacked == [torch.bfloat16] * 2  # the backward saw autocast's dtype, regenerated
+    # nothing kernel-shaped stays saved: no fp32 kernel, no bf16 copy of it
+    assert not [p for p in packed if isinstance(p, torch.Tensor) and tuple(p.shape) in kernel_shapes]
+
+    net.san.regenerate_kernels = False
+    kept = autocast_grads(net, x)
+    assert regenerated.keys() == kept.keys() and all(torch.equal(regenerated[k], kept[k]) for k in kept)
