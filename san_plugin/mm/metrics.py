@@ -5,7 +5,6 @@ from typing import Sequence
 
 import torch
 from mmengine.evaluator import BaseMetric
-from mmpretrain.evaluation import Accuracy
 from mmpretrain.registry import METRICS
 
 
@@ -15,7 +14,11 @@ class ResolutionAccuracy(BaseMetric):
 
     Reports ``top1_<S>`` (and ``top5_<S>``...) for each resolution and ``top1_mean``,
     under the prefix ``accuracy`` (so ``accuracy/top1_mean`` can pick the best
-    checkpoint). The computation is mmpretrain's ``Accuracy.calculate``.
+    checkpoint). The values are those of mmpretrain's ``Accuracy`` on the full scores
+    (a top-k class counts as a hit only with a score above 0, as there), but ``process``
+    keeps only one hit flag per resolution and k for every sample, not its scores: an
+    ImageNet validation collects and gathers 50,000 x 5 x 2 flags instead of
+    50,000 x 5 x 1,000 floats. A k larger than the number of classes is left out.
 
     Args:
         topk: the k's to report.
@@ -31,25 +34,48 @@ class ResolutionAccuracy(BaseMetric):
     def __init__(self, topk: int | Sequence[int] = (1,), collect_device: str = 'cpu', prefix: str | None = None) -> None:
         super().__init__(collect_device=collect_device, prefix=prefix)
         self.topk = (topk,) if isinstance(topk, int) else tuple(topk)
+        if not self.topk or any(isinstance(k, bool) or not isinstance(k, int) or k < 1 for k in self.topk):
+            raise ValueError(f'topk must be positive integers, got {topk!r}')
 
     def process(self, data_batch, data_samples: Sequence[dict]) -> None:
+        """Stores, per sample, ``{S: (hit@k for k in topk)}`` (booleans)."""
+        if not data_samples:
+            return
         for sample in data_samples:
             if 'resolution_scores' not in sample:
                 raise KeyError('ResolutionAccuracy needs multi-resolution predictions: use the '
                                'MultiResolutionTest transform in the validation pipeline')
-            self.results.append({'scores': {int(r): s.cpu() for r, s in sample['resolution_scores'].items()},
-                                 'label': sample['gt_label'].cpu()})
+        labels = torch.cat([torch.as_tensor(s['gt_label']).reshape(-1) for s in data_samples]).long()
+        if labels.numel() != len(data_samples):
+            raise ValueError(f'ResolutionAccuracy needs one label per sample, got {labels.numel()} labels for '
+                             f'{len(data_samples)} samples')
+        hits = {int(resolution): self._hits(torch.stack([s['resolution_scores'][resolution] for s in data_samples]),
+                                            labels)
+                for resolution in data_samples[0]['resolution_scores']}
+        self.results.extend({r: flags[i] for r, flags in hits.items()} for i in range(len(data_samples)))
+
+    def _hits(self, scores: torch.Tensor, labels: torch.Tensor) -> list[tuple[bool | None, ...]]:
+        """Per sample and k of ``topk``: is the label among the top-k classes (with a score
+        above 0)? None for a k larger than the number of classes."""
+        scores = scores.float()
+        topk = [k for k in self.topk if k <= scores.size(1)]
+        top_scores, top_labels = scores.topk(max(topk, default=0), dim=1)
+        correct = top_labels.eq(labels.to(scores.device)[:, None]) & (top_scores > 0)
+        flags = {k: correct[:, :k].any(dim=1).tolist() for k in topk}
+        return [tuple(flags[k][i] if k in flags else None for k in self.topk) for i in range(scores.size(0))]
 
     def compute_metrics(self, results: list[dict]) -> dict[str, float]:
-        resolutions = sorted(results[0]['scores'], reverse=True)
-        labels = torch.cat([r['label'] for r in results])
+        resolutions = sorted(results[0], reverse=True)
+        first = results[0][resolutions[0]]
+        topk = [(index, k) for index, k in enumerate(self.topk) if first[index] is not None]
+        num = len(results)
         metrics: dict[str, float] = {}
-        num_classes = results[0]['scores'][resolutions[0]].numel()
-        topk = tuple(k for k in self.topk if k <= num_classes)
         for resolution in resolutions:
-            scores = torch.stack([r['scores'][resolution] for r in results])
-            for k, acc in zip(topk, Accuracy.calculate(scores, labels, topk=topk)):
-                metrics[f'top{k}_{resolution}'] = float(acc[0] if isinstance(acc, (list, tuple)) else acc)
+            for index, k in topk:
+                # as mmpretrain's Accuracy: a float32 count times 100 / num
+                count = torch.tensor([float(sum(r[resolution][index] for r in results))])
+                metrics[f'top{k}_{resolution}'] = float(count.mul_(100. / num))
+        topk = [k for _, k in topk]
         for k in topk:
             metrics[f'top{k}_mean'] = sum(metrics[f'top{k}_{r}'] for r in resolutions) / len(resolutions)
         return metrics

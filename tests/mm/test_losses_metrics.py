@@ -54,3 +54,54 @@ def test_resolution_accuracy_explains_a_single_view_pipeline():
     metric = METRICS.build(dict(type='ResolutionAccuracy'))
     with pytest.raises(KeyError, match='MultiResolutionTest'):
         metric.process(None, [DataSample().set_gt_label(0).to_dict()])
+
+
+def _reference_resolution_accuracy(samples: list[dict], topk: tuple[int, ...]) -> dict[str, float]:
+    """The former ResolutionAccuracy (kept every score): mmpretrain's Accuracy on the full scores."""
+    from mmpretrain.evaluation import Accuracy
+    resolutions = sorted(samples[0]['resolution_scores'], reverse=True)
+    labels = torch.cat([s['gt_label'] for s in samples])
+    num_classes = samples[0]['resolution_scores'][resolutions[0]].numel()
+    topk = tuple(k for k in topk if k <= num_classes)
+    metrics = {}
+    for resolution in resolutions:
+        scores = torch.stack([s['resolution_scores'][resolution] for s in samples])
+        for k, acc in zip(topk, Accuracy.calculate(scores, labels, topk=topk)):
+            metrics[f'accuracy/top{k}_{resolution}'] = float(acc[0])
+    for k in topk:
+        metrics[f'accuracy/top{k}_mean'] = sum(metrics[f'accuracy/top{k}_{r}'] for r in resolutions) / len(resolutions)
+    return metrics
+
+
+@pytest.mark.parametrize('num_classes,topk', [(10, (1, 5)), (4, (5, 1, 2)), (1000, (1, 5))])
+def test_resolution_accuracy_keeps_hit_flags_and_equals_accuracy_on_full_scores(num_classes, topk):
+    gen = torch.Generator().manual_seed(num_classes)
+    resolutions = (32, 24, 16)
+    samples = []
+    for i in range(103):
+        label = int(torch.randint(num_classes, (1,), generator=gen))
+        scores = {}
+        for s in resolutions:
+            logits = torch.randn(num_classes, generator=gen) * 3
+            logits[label] += 2.0 if s == 32 else 0.5  # resolutions differ in accuracy
+            if i % 17 == 0:  # softmax underflow: only one class scores above 0 (Accuracy's threshold)
+                logits = torch.full((num_classes,), -1e4)
+                logits[(label + i) % num_classes] = 0
+            scores[s] = torch.softmax(logits, 0)
+        sample = DataSample().set_gt_label(label)
+        sample.set_field(scores, 'resolution_scores', field_type='metainfo')
+        samples.append(sample.to_dict())
+    metric = METRICS.build(dict(type='ResolutionAccuracy', topk=topk))
+    for start in range(0, len(samples), 8):
+        metric.process(None, samples[start:start + 8])
+    # O(k) per sample: one flag per resolution and k, no scores
+    assert len(metric.results) == len(samples)
+    for result in metric.results:
+        assert set(result) == set(resolutions)
+        for flags in result.values():
+            assert isinstance(flags, tuple) and len(flags) == len(topk)
+            assert all(f is None or type(f) is bool for f in flags)
+    result = metric.evaluate(len(samples))
+    reference = _reference_resolution_accuracy(samples, topk)
+    assert result == reference  # the same float values, key for key
+    assert 0 < result['accuracy/top1_24'] < result['accuracy/top1_32'] < 100
