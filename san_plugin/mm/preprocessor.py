@@ -19,24 +19,43 @@ class SANDataPreprocessor(ClsDataPreprocessor):
 
     ``ClsDataPreprocessor`` would pad a list of views into one batch, which is wrong
     here. With multi-view samples (from ``MultiResolution``) the output ``inputs`` is a
-    list of ``(N, C, S, S)`` batches, largest first; labels are processed once. Mixup and
-    CutMix apply one permutation and one lambda to every view (CutMix's box is scaled
-    to each view). Single-view samples are handled exactly as by ``ClsDataPreprocessor``.
+    list of ``(N, C, S, S)`` float32 batches, largest first; labels are processed once.
+    Every view is copied to the device as it comes from the loader (uint8), cast to
+    float once and normalised once (``to_rgb`` flips the channels, as in the parent).
+    Mixup and CutMix apply one permutation and one lambda to every view (CutMix's box
+    is scaled to each view). Single-view samples are handled exactly as by
+    ``ClsDataPreprocessor``.
+
+    With ``resize_on_device=True`` and one view per sample (the pipeline's
+    ``MultiResolution(largest_only=True)``), only the largest view crosses to the
+    device and the smaller ones are made there, antialiased bicubic, each from the
+    largest: in float32 after normalisation on a GPU, or on the CPU in uint8 before
+    normalisation (torch's uint8 antialiased kernels run on the CPU only, several times
+    faster than float there). Normalisation is affine per channel, so both orders give
+    the same views up to the uint8 rounding. Batches with several views per sample
+    (e.g. the validation pipeline's ``MultiResolutionTest``) are used as they come.
+
+    Collation: with ``pseudo_collate`` (mmengine's Runner default) the views are
+    stacked here, on the host, one ``torch.stack`` per view; with ``default_collate``
+    the loader's workers stack them, and ``pin_memory=True`` plus ``non_blocking=True``
+    makes the copy asynchronous.
 
     Args:
-        resize_on_device: the pipeline emits only the largest view
-            (``MultiResolution(largest_only=True)``) and the smaller ones are made here,
-            antialiased bicubic, on the model's device.
+        resize_on_device: make the smaller views here from the largest, see above.
         resolutions: the training resolutions (needed with ``resize_on_device``).
+        non_blocking: copy to the device with ``non_blocking=True``.
         **kwargs: ``ClsDataPreprocessor`` arguments (mean, std, to_rgb, batch_augments...).
 
     Example:
         >>> data_preprocessor = dict(type='SANDataPreprocessor', mean=[123.675, 116.28, 103.53],
-        ...                          std=[58.395, 57.12, 57.375], to_rgb=True)
+        ...                          std=[58.395, 57.12, 57.375], to_rgb=True, resize_on_device=True,
+        ...                          resolutions=[224, 192, 160, 128, 96])
     """
 
-    def __init__(self, resize_on_device: bool = False, resolutions: Iterable[int] | None = None, **kwargs) -> None:
+    def __init__(self, resize_on_device: bool = False, resolutions: Iterable[int] | None = None,
+                 non_blocking: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
+        self._non_blocking = non_blocking
         self.resize_on_device = resize_on_device
         self.resolutions = None if resolutions is None else validate_resolutions(resolutions)
         if resize_on_device and self.resolutions is None:
@@ -46,14 +65,12 @@ class SANDataPreprocessor(ClsDataPreprocessor):
         views = split_views(data['inputs'])
         if views is None:
             return super().forward(data, training)
-        batch_augments, self.batch_augments = self.batch_augments, None
-        try:  # labels (and every view but the first) go through the parent once, unmixed
-            first = super().forward({'inputs': views[0], 'data_samples': data.get('data_samples')}, training)
-        finally:
-            self.batch_augments = batch_augments
-        views = [first['inputs']] + [self._normalise(self.cast_data(v)) for v in views[1:]]
-        if self.resize_on_device:
-            views = self._resize_views(views[0])
+        first = self._largest_and_labels(views[0], data.get('data_samples'), training)
+        largest = first['inputs']
+        if self.resize_on_device and len(views) == 1:
+            views = [largest] + self._smaller_views(views[0], largest)
+        else:
+            views = [largest] + [self._normalise(self.cast_data(v)) for v in views[1:]]
         samples = first['data_samples']
         if training and self.batch_augments is not None and samples and 'gt_score' in samples[0]:
             scores = torch.stack([s.gt_score for s in samples])
@@ -62,18 +79,40 @@ class SANDataPreprocessor(ClsDataPreprocessor):
                 sample.set_gt_score(score)
         return {'inputs': views, 'data_samples': samples}
 
+    def _largest_and_labels(self, largest: torch.Tensor, samples, training: bool) -> dict:
+        """The parent's processing of the first view and of the labels, without its batch augments."""
+        batch_augments, self.batch_augments = self.batch_augments, None
+        try:
+            return super().forward({'inputs': largest, 'data_samples': samples}, training)
+        finally:
+            self.batch_augments = batch_augments
+
     def _normalise(self, batch: torch.Tensor) -> torch.Tensor:
+        """Channel flip (``to_rgb``), one cast to float32, ``(x - mean) / std``: what the parent does."""
         if self.to_rgb and batch.size(1) == 3:
             batch = batch.flip(1)
         batch = batch.float()
-        return (batch - self.mean) / self.std if self._enable_normalize else batch
+        return (batch - self.mean).div_(self.std) if self._enable_normalize else batch
 
-    def _resize_views(self, largest: torch.Tensor) -> list[torch.Tensor]:
-        size = largest.shape[-1]
-        if size != self.resolutions[0]:
-            raise ValueError(f'resize_on_device expects the largest view at {self.resolutions[0]} px, got {size} px')
-        return [largest] + [F.interpolate(largest, size=(s, s), mode='bicubic', antialias=True, align_corners=False)
-                            for s in self.resolutions[1:]]
+    def _smaller_views(self, raw: torch.Tensor, largest: torch.Tensor) -> list[torch.Tensor]:
+        """The smaller training views from the largest, antialiased bicubic.
+
+        Args:
+            raw: the largest view as the loader gave it (host memory).
+            largest: the same view on the device, normalised.
+        """
+        height, width = largest.shape[-2:]
+        if (height, width) != (self.resolutions[0], self.resolutions[0]):
+            raise ValueError(f'resize_on_device expects the largest view at {self.resolutions[0]} px square, got '
+                             f'{height}x{width} px (use MultiResolution(largest_only=True) with the same resolutions)')
+        if raw.dtype == torch.uint8 and raw.device.type == 'cpu' and largest.device.type == 'cpu':
+            return [self._normalise(resize_square(raw, s)) for s in self.resolutions[1:]]
+        return [resize_square(largest, s) for s in self.resolutions[1:]]
+
+
+def resize_square(batch: torch.Tensor, size: int) -> torch.Tensor:
+    """``(N, C, H, W)`` to ``(N, C, size, size)``, antialiased bicubic (uint8 stays uint8, rounded and clamped)."""
+    return F.interpolate(batch, size=(size, size), mode='bicubic', antialias=True, align_corners=False)
 
 
 def split_views(inputs) -> list[torch.Tensor] | None:
@@ -108,7 +147,7 @@ def mix_views(augments, views: Sequence[torch.Tensor], scores: torch.Tensor) -> 
         raise NotImplementedError(f'{type(augment).__name__} is not supported with multi-resolution views; '
                                   f'use Mixup or CutMix')
     lam = np.random.beta(augment.alpha, augment.alpha)
-    index = torch.randperm(scores.size(0))
+    index = torch.randperm(scores.size(0)).to(views[0].device, non_blocking=True)  # one copy for all views
     if isinstance(augment, CutMix):
         largest = views[0].shape[-1]
         (top, bottom, left, right), lam = augment.cutmix_bbox_and_lam(views[0].shape[-2:], lam)
@@ -120,5 +159,5 @@ def mix_views(augments, views: Sequence[torch.Tensor], scores: torch.Tensor) -> 
             view[:, :, t:b, l:r] = view[index, :, t:b, l:r]
             mixed.append(view)
     else:
-        mixed = [lam * view + (1 - lam) * view[index] for view in views]
-    return mixed, lam * scores + (1 - lam) * scores[index]
+        mixed = [view[index].mul_(1 - lam).add_(view, alpha=lam) for view in views]
+    return mixed, lam * scores + (1 - lam) * scores[index.to(scores.device)]

@@ -6,10 +6,12 @@ from typing import Iterable, Sequence
 
 import mmcv
 import numpy as np
+from mmcv.image.geometric import pillow_interp_codes
 from mmcv.transforms import BaseTransform, Compose
 from mmcv.transforms.utils import cache_randomness
 from mmpretrain.datasets.transforms import RandomResizedCrop
 from mmpretrain.registry import TRANSFORMS
+from PIL import Image
 
 from san_plugin.core.scale import validate_resolutions
 
@@ -29,36 +31,50 @@ def eval_resize_steps(resolution: int, crop_ratio: float = TEST_CROP_RATIO, back
 
 @TRANSFORMS.register_module()
 class MultiResolution(BaseTransform):
-    """One RandomResizedCrop and one flip, resized to every training resolution.
+    """One RandomResizedCrop and one flip, a view of that crop at every training resolution.
 
     The image is decoded once (by the preceding ``LoadImageFromFile``), cropped once
-    with the paper's RandomResizedCrop settings, flipped (or not) once, then the crop
-    is resized to each resolution (antialiased with the pillow backend).
+    with RandomResizedCrop, resized, and flipped (or not) once for all views.
     ``results['img']`` becomes the list of views, largest first.
 
-    ``views_from`` picks the source of the smaller views: ``'crop'`` resizes each view
-    from the crop itself with ``backend`` (no resize of a resize); ``'largest'`` resizes
-    the crop once to the largest resolution with ``backend`` and makes every smaller
-    view from that view with OpenCV's ``interpolation`` (not antialiased, like the
-    paper's code, which interpolates the largest batch down). ``'largest'`` costs about
-    one antialiased resize instead of one per resolution (figure 3 of
-    ``benchmarks/results/perf_cpu.md``); the smaller views' pixels differ, and a set
-    whose smallest resolution is under half the largest aliases more.
+    **The paper's recipe and ours.** The official SAN code resizes every view from the
+    crop with PIL *bilinear* and flips each view independently. ``views_from='crop'``
+    (the default here) resizes every view from the crop too, with ``backend`` bicubic
+    (antialiased with pillow), and shares one flip. The two other modes are our faster
+    variants, not the paper's:
+
+    - ``views_from='largest'``: one antialiased resize of the crop to the largest
+      resolution, the smaller views made from that view with OpenCV (not antialiased).
+    - ``largest_only=True``: only the largest view is made here; the smaller ones are
+      made on the model's device by ``SANDataPreprocessor(resize_on_device=True)``
+      (antialiased bicubic, from the largest view). The worker's work is that of a
+      single-view ``RandomResizedCrop`` + ``RandomFlip`` loader.
+
+    Their smaller views are resizes of a resize, so their pixels differ from views made
+    from the crop; ``benchmarks/results/perf_cpu.md`` (figure 9) gives the mean absolute
+    difference per resolution and the loader throughput of each mode.
+
+    The flip is applied to the resized views (cheaper than flipping the crop; resizing
+    commutes with a horizontal flip). With the pillow backend the crop becomes one PIL
+    image that every view is resized from.
 
     Args:
         resolutions: training resolutions.
         crop_ratio_range: area range of the crop, as in ``RandomResizedCrop``.
         aspect_ratio_range: aspect-ratio range of the crop.
         flip_prob: probability of a horizontal flip shared by all views.
-        largest_only: emit only the largest view (the preprocessor makes the others on
-            the device, see ``SANDataPreprocessor(resize_on_device=True)``).
+        largest_only: emit only the largest view (a list of one), see above.
         views_from: ``'crop'`` (default) or ``'largest'``, see above.
         interpolation, backend: as in ``mmcv.imresize``.
 
     Example:
-        >>> pipeline = [dict(type='LoadImageFromFile'),
-        ...             dict(type='MultiResolution', resolutions=[224, 192, 160, 128, 96]),
-        ...             dict(type='PackInputs')]
+        >>> train_pipeline = [
+        ...     dict(type='LoadImageFromFile'),
+        ...     dict(type='MultiResolution', resolutions=[224, 192, 160, 128, 96], largest_only=True),
+        ...     dict(type='PackInputs')]
+        >>> data_preprocessor = dict(type='SANDataPreprocessor', resize_on_device=True,
+        ...                          resolutions=[224, 192, 160, 128, 96], mean=[123.675, 116.28, 103.53],
+        ...                          std=[58.395, 57.12, 57.375], to_rgb=True)
     """
 
     VIEW_SOURCES = ('crop', 'largest')
@@ -88,24 +104,29 @@ class MultiResolution(BaseTransform):
     def transform(self, results: dict) -> dict:
         img = results['img']
         top, left, height, width = self.crop.rand_crop_params(img)
-        crop = mmcv.imcrop(img, np.array([left, top, left + width - 1, top + height - 1]))
+        crop = img[top:top + height, left:left + width]
         sizes = self.resolutions[:1] if self.largest_only else self.resolutions
-        if self.views_from == 'largest':  # flip the (smaller) largest view, not the crop
-            views = [self._resize(crop, sizes[0], self.backend)]
-            if self._flip():
-                views[0] = np.ascontiguousarray(mmcv.imflip(views[0], 'horizontal'))
-            views += [self._resize(views[0], s, 'cv2') for s in sizes[1:]]
+        if self.views_from == 'largest' and not self.largest_only:
+            views = self._resize_all(crop, sizes[:1])
+            views += [mmcv.imresize(views[0], (s, s), interpolation=self.interpolation, backend='cv2')
+                      for s in sizes[1:]]
         else:
-            if self._flip():
-                crop = mmcv.imflip(crop, 'horizontal')
-            views = [self._resize(crop, s, self.backend) for s in sizes]
+            views = self._resize_all(crop, sizes)
+        if self._flip():
+            views = [np.ascontiguousarray(v[:, ::-1]) for v in views]
         results['img'] = views
-        results['img_shape'] = results['img'][0].shape[:2]
+        results['img_shape'] = views[0].shape[:2]
         results['resolutions'] = list(sizes)
         return results
 
-    def _resize(self, img: np.ndarray, size: int, backend: str) -> np.ndarray:
-        return mmcv.imresize(img, (size, size), interpolation=self.interpolation, backend=backend)
+    def _resize_all(self, crop: np.ndarray, sizes: Sequence[int]) -> list[np.ndarray]:
+        """``crop`` resized to every size with ``backend`` (pillow: one PIL image, one copy of the crop)."""
+        if self.backend != 'pillow':
+            return [mmcv.imresize(crop, (s, s), interpolation=self.interpolation, backend=self.backend)
+                    for s in sizes]
+        source = Image.fromarray(crop)  # what mmcv.imresize does per call; done once here
+        method = pillow_interp_codes[self.interpolation]
+        return [np.array(source.resize((s, s), method)) for s in sizes]
 
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(resolutions={self.resolutions}, crop_ratio_range='

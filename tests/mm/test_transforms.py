@@ -91,3 +91,57 @@ def test_views_come_from_the_named_source(views_from):
 def test_unknown_view_source_is_refused():
     with pytest.raises(ValueError, match="views_from must be one of .*'middle'"):
         TRANSFORMS.build(dict(type='MultiResolution', resolutions=[48], views_from='middle'))
+
+
+def photo(h: int = 90, w: int = 120, seed: int = 0) -> np.ndarray:
+    """Smooth colour fields with an edge: photo-like, so resizes of resizes stay close."""
+    rng = np.random.default_rng(seed)
+    y, x = np.mgrid[0:h, 0:w].astype(np.float32)
+    img = np.stack([127 + 100 * np.sin(x / 9 + c) * np.cos(y / 13 - c) for c in range(3)], axis=-1)
+    img[:, w // 3:w // 3 + 4] = 255
+    return np.clip(img + rng.normal(0, 2, img.shape), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize('mode', [dict(), dict(views_from='largest'), dict(largest_only=True)])
+def test_every_view_is_flipped_together(mode):
+    args = dict(type='MultiResolution', resolutions=[48, 32, 20], crop_ratio_range=(1.0, 1.0),
+                aspect_ratio_range=(4 / 3, 4 / 3), **mode)
+    plain = TRANSFORMS.build(dict(args, flip_prob=0.0))({'img': photo()})['img']
+    flipped = TRANSFORMS.build(dict(args, flip_prob=1.0))({'img': photo()})['img']
+    assert len(plain) == (1 if mode.get('largest_only') else 3)
+    for a, b in zip(plain, flipped):
+        assert np.array_equal(a[:, ::-1], b) and b.flags.c_contiguous
+
+
+@pytest.mark.parametrize('seed', range(4))
+def test_largest_only_is_the_crop_modes_largest_view(seed):
+    """Same random draws (crop, then flip) as the other modes: the same crop and flip."""
+    res = [48, 32, 20]
+    views = {}
+    for name, extra in (('crop', {}), ('largest', dict(views_from='largest')), ('only', dict(largest_only=True))):
+        np.random.seed(seed)
+        out = TRANSFORMS.build(dict(type='MultiResolution', resolutions=res, **extra))({'img': photo(seed=seed)})
+        views[name] = out['img']
+        assert out['resolutions'] == (res[:1] if name == 'only' else res)
+    assert np.array_equal(views['only'][0], views['crop'][0]) and np.array_equal(views['largest'][0], views['crop'][0])
+
+
+@pytest.mark.parametrize('seed', range(4))
+def test_on_device_views_match_the_views_from_the_crop(seed):
+    """largest_only + SANDataPreprocessor(resize_on_device) against every view resized from the crop."""
+    import torch
+    from mmpretrain.registry import MODELS
+    from mmpretrain.structures import DataSample
+    res = [48, 32, 20]
+    np.random.seed(seed)
+    crop_views = TRANSFORMS.build(dict(type='MultiResolution', resolutions=res))({'img': photo(seed=seed)})['img']
+    np.random.seed(seed)
+    largest = TRANSFORMS.build(dict(type='MultiResolution', resolutions=res, largest_only=True))(
+        {'img': photo(seed=seed)})['img']
+    pre = MODELS.build(dict(type='SANDataPreprocessor', resize_on_device=True, resolutions=res))  # no normalisation
+    batch = [[torch.from_numpy(largest[0]).permute(2, 0, 1).contiguous()]]
+    device_views = pre({'inputs': batch, 'data_samples': [DataSample()]}, True)['inputs']
+    for size, ref, view in zip(res, crop_views, device_views):
+        assert view.shape == (1, 3, size, size) and view.dtype == torch.float32
+        diff = np.abs(view[0].permute(1, 2, 0).numpy() - ref.astype(np.float32))
+        assert diff.mean() < 2.0  # a resize of a resize, not bit-equal (figure 9 of the perf results)
