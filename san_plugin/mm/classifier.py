@@ -1,11 +1,13 @@
 """SANClassifier: any MMPretrain classifier's backbone turned into a SAN by a config flag."""
 from __future__ import annotations
 
+import math
 from contextlib import nullcontext
 from typing import Any, Callable, Sequence
 
 import torch
-from torch import nn
+import torch.distributed as dist
+from mmengine.logging import MessageHub
 from mmengine.optim import OptimWrapper
 from mmpretrain.models.classifiers import ImageClassifier
 from mmpretrain.registry import MODELS
@@ -19,7 +21,18 @@ SAN_DEFAULTS = dict(resolutions=(224, 192, 160, 128, 96), exclude=(), meta_hidde
 
 
 class NonFiniteLossError(FloatingPointError):
-    """A training loss became NaN or infinite."""
+    """A training loss became NaN or infinite; the step was not applied on any rank.
+
+    Attributes:
+        losses: ``(rank, resolution, value)`` of every non-finite per-resolution loss.
+        iteration: the 1-based training iteration, when known (from mmengine's message hub).
+    """
+
+    def __init__(self, message: str, losses: Sequence[tuple[int, int, float]] = (),
+                 iteration: int | None = None) -> None:
+        super().__init__(message)
+        self.losses = tuple(losses)
+        self.iteration = iteration
 
 
 @MODELS.register_module()
@@ -45,6 +58,14 @@ class SANClassifier(ImageClassifier):
             counterpart) with the same training step.
         neck, head, pretrained, train_cfg, data_preprocessor, init_cfg: as in
             ``ImageClassifier``; ``data_preprocessor`` defaults to ``SANDataPreprocessor``.
+        channels_last: keep the model's 4-D parameters (conv weights, and a SAN's
+            kernel-shaped meta learner ``W`` and ``B``, so the generated kernels come out
+            channels-last too) and every input batch (converted in ``train_step``,
+            ``predict`` and ``mode='tensor'``, after the data preprocessor) in
+            ``torch.channels_last``: the memory format GPU convolutions (cuDNN, tensor
+            cores) run fastest in. Same outputs up to float rounding. Works with and
+            without ``san``. The MLP meta learner (``meta_hidden``) still generates
+            contiguous kernels.
 
     Example:
         >>> model = dict(
@@ -53,12 +74,16 @@ class SANClassifier(ImageClassifier):
         ...     san=dict(resolutions=[224, 192, 160, 128, 96], init='scratch'),
         ...     neck=dict(type='GlobalAveragePooling'),
         ...     head=dict(type='SANClsHead', num_classes=1000, in_channels=2048,
-        ...               resolutions=[224, 192, 160, 128, 96]))
+        ...               resolutions=[224, 192, 160, 128, 96]),
+        ...     channels_last=True)
     """
 
     def __init__(self, backbone: dict, san: dict | None = None, neck: dict | None = None,
                  head: dict | None = None, pretrained: str | None = None, train_cfg: dict | None = None,
-                 data_preprocessor: dict | None = None, init_cfg: dict | None = None) -> None:
+                 data_preprocessor: dict | None = None, init_cfg: dict | None = None,
+                 channels_last: bool = False) -> None:
+        if not isinstance(channels_last, bool):
+            raise TypeError(f'channels_last must be True or False, got {channels_last!r}')
         if isinstance(data_preprocessor, dict) or data_preprocessor is None:
             data_preprocessor = dict(data_preprocessor or {})
             data_preprocessor.setdefault('type', 'SANDataPreprocessor')
@@ -70,6 +95,15 @@ class SANClassifier(ImageClassifier):
         self.san_cfg = None if san is None else {**SAN_DEFAULTS, **san}
         if self.san_cfg is not None:
             self._convert_backbone(self.san_cfg)
+        self.channels_last = channels_last
+        if channels_last:
+            self.to(memory_format=torch.channels_last)
+
+    def _to_memory_format(self, inputs: torch.Tensor) -> torch.Tensor:
+        """``inputs`` in the model's memory format (channels-last 4-D batches when asked)."""
+        if self.channels_last and isinstance(inputs, torch.Tensor) and inputs.dim() == 4:
+            return inputs.contiguous(memory_format=torch.channels_last)
+        return inputs
 
     def _convert_backbone(self, cfg: dict) -> None:
         unknown = set(cfg) - set(SAN_DEFAULTS)
@@ -118,6 +152,7 @@ class SANClassifier(ImageClassifier):
         if mode == 'predict':
             return self.predict(inputs, data_samples, **kwargs)
         if mode == 'tensor':
+            inputs = self._to_memory_format(inputs)
             return self.head(self.extract_feat(inputs), input_resolution(inputs))
         raise RuntimeError(f'Invalid mode "{mode}".')
 
@@ -133,48 +168,98 @@ class SANClassifier(ImageClassifier):
                    forward: Callable[..., Any] | None = None) -> dict[str, torch.Tensor]:
         """One optimisation step over all resolutions, one backward per resolution.
 
+        Every resolution's loss goes through ``optim_wrapper.scale_loss`` and
+        ``optim_wrapper.backward`` (accumulation, AMP loss scaling), and the update is
+        ``optim_wrapper.step()`` + ``zero_grad()`` when ``should_update()``, as in
+        ``OptimWrapper.update_params``, so clipping, ``AmpOptimWrapper``,
+        ``CPUAmpOptimWrapper`` and ``accumulative_counts`` behave as there. The losses
+        stay on the device until all resolutions ran: one host read per iteration checks
+        them (all-reduced over the ranks of a process group) before the update, so a
+        non-finite loss on any rank stops every rank with the same
+        :class:`NonFiniteLossError` and no weight changes.
+
         Args:
             data: a batch from the dataloader.
             optim_wrapper: mmengine's optimizer wrapper (clipping, AMP scaling, accumulation).
             forward: the callable that runs the forward (a DDP wrapper passes itself, so
-                its gradient hooks fire); gradients are synchronised once, on the last backward.
+                its gradient hooks fire); gradients are all-reduced once per update: on the
+                last resolution of the last iteration of an accumulation window
+                (``optim_wrapper.should_sync()``), every other forward runs under ``no_sync()``.
 
         Returns:
             ``loss_ce_<S>`` per resolution, ``loss_sd`` (all resolutions) and ``loss``.
+
+        Raises:
+            NonFiniteLossError: a resolution's loss was NaN or infinite on some rank; the
+                gradients are zeroed and the optimizer did not step.
         """
         forward = self if forward is None else forward  # a compiled module has no truth value
         with optim_wrapper.optim_context(self):
             data = self.data_preprocessor(data, True)
         views = data['inputs'] if isinstance(data['inputs'], (list, tuple)) else [data['inputs']]
+        views = [self._to_memory_format(view) for view in views]
         samples = data['data_samples']
+        sync_last = optim_wrapper.should_sync()  # the iteration that ends an accumulation window
+        no_sync = getattr(forward, 'no_sync', None)
         teachers: list[torch.Tensor] = []
+        losses_seen: list[torch.Tensor] = []
         log_vars: dict[str, torch.Tensor] = {}
         for index, inputs in enumerate(views):
             last = index == len(views) - 1
-            no_sync = getattr(forward, 'no_sync', None)
-            with optim_wrapper.optim_context(self), (nullcontext() if last or no_sync is None else no_sync()):
+            sync = no_sync is None or (last and sync_last)
+            with optim_wrapper.optim_context(self), (nullcontext() if sync else no_sync()):
                 losses = forward(inputs, samples, mode='loss', teachers=tuple(teachers))
             teachers.append(losses.pop('logits').detach())
             loss, resolution_vars = self.parse_losses(losses)
-            self._check_finite(loss, inputs, optim_wrapper)
-            if last:
-                optim_wrapper.update_params(loss)
-            else:
-                optim_wrapper.backward(optim_wrapper.scale_loss(loss))
-                optim_wrapper._inner_count -= 1  # mmengine counts one update per iteration, not per resolution
+            losses_seen.append(loss.detach().reshape(()).float())
+            optim_wrapper.backward(optim_wrapper.scale_loss(loss))
+            if not last:
+                # mmengine counts one backward per iteration (scale_loss, should_sync and
+                # should_update read the count); 0.10.7 has no public way to backpropagate
+                # without counting.
+                optim_wrapper._inner_count -= 1
             for key, value in resolution_vars.items():
                 if key.startswith('loss_sd_'):
                     key = 'loss_sd'
                 log_vars[key] = log_vars.get(key, 0) + value
+        self._check_finite(torch.stack(losses_seen), [input_resolution(v) for v in views], optim_wrapper)
+        if optim_wrapper.should_update():
+            optim_wrapper.step()
+            optim_wrapper.zero_grad()
         return log_vars
 
     @staticmethod
-    def _check_finite(loss: torch.Tensor, inputs: torch.Tensor, optim_wrapper: OptimWrapper) -> None:
-        if not torch.isfinite(loss).all():
-            optim_wrapper.zero_grad()
-            raise NonFiniteLossError(
-                f'the training loss at resolution {input_resolution(inputs)} px is {loss.item()}; the step was '
-                f'not applied (lower the learning rate, enable gradient clipping, or check the data)')
+    def _check_finite(losses: torch.Tensor, resolutions: Sequence[int], optim_wrapper: OptimWrapper) -> None:
+        """Raises :class:`NonFiniteLossError` on every rank if any rank's loss is not finite.
+
+        One host read of this iteration's per-resolution ``losses`` (after one all-reduce
+        of a ``world_size x k`` table when a process group with several ranks exists).
+        """
+        world, rank = 1, 0
+        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+            world, rank = dist.get_world_size(), dist.get_rank()
+            table = losses.new_zeros(world, losses.numel())
+            table[rank] = losses
+            dist.all_reduce(table)  # every other rank adds zeros: a NaN or inf stays one
+            losses = table
+        values = losses.reshape(world, -1).tolist()
+        bad = [(r, s, v) for r, row in enumerate(values) for s, v in zip(resolutions, row) if not math.isfinite(v)]
+        if not bad:
+            return
+        optim_wrapper.zero_grad()
+        iteration = _current_iteration()
+        groups = []
+        for bad_rank in sorted({r for r, _, _ in bad}):
+            where = ', '.join(f'at resolution {s} px is {v}' for r, s, v in bad if r == bad_rank)
+            groups.append(where + (f' on rank {bad_rank}' if world > 1 else ''))
+        message = 'the training loss ' + '; '.join(groups)
+        if world > 1:
+            message += f' (of {world} ranks)'
+        if iteration is not None:
+            message += f' in iteration {iteration}'
+        message += (f'; the step was not applied{" on any rank" if world > 1 else ""} (lower the learning rate, '
+                    f'enable gradient clipping, or check the data)')
+        raise NonFiniteLossError(message, bad, iteration)
 
     # -- inference ------------------------------------------------------------------------
     def predict(self, inputs: torch.Tensor | Sequence[torch.Tensor], data_samples: list[DataSample] | None = None,
@@ -185,10 +270,12 @@ class SANClassifier(ImageClassifier):
         view's scores are in the metainfo field ``resolution_scores`` ``{S: scores}``.
         """
         if not isinstance(inputs, (list, tuple)):
+            inputs = self._to_memory_format(inputs)
             feats = self.extract_feat(inputs)
             return self.head.predict(feats, data_samples, resolution=input_resolution(inputs), **kwargs)
         logits = {}
         for view in inputs:
+            view = self._to_memory_format(view)
             resolution = input_resolution(view)
             logits[resolution] = self.head(self.extract_feat(view), resolution).detach()
         samples = self.head._get_predictions(next(iter(logits.values())), data_samples)
@@ -196,3 +283,11 @@ class SANClassifier(ImageClassifier):
             sample.set_field({r: torch.softmax(l[i], dim=0) for r, l in logits.items()}, 'resolution_scores',
                              field_type='metainfo')
         return samples
+
+
+def _current_iteration() -> int | None:
+    """The 1-based training iteration from mmengine's message hub, if a train loop runs."""
+    hub = MessageHub.get_current_instance()
+    if hub.get_info('loop_stage') != 'train' or hub.get_info('iter') is None:
+        return None
+    return int(hub.get_info('iter')) + 1
