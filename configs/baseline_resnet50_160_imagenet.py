@@ -1,13 +1,13 @@
 # Baseline for Table 1: a plain ResNet-50 trained at 160 px alone, same recipe as the SAN.
 _base_ = ['baseline_resnet50_224_imagenet.py']
 train_dataloader = dict(dataset=dict(pipeline=[
-    dict(type='LoadImageFromFile'),
+    dict(type='SafeLoadImageFromFile'),
     dict(type='RandomResizedCrop', scale=160, backend='pillow', interpolation='bicubic'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='PackInputs'),
 ]))
 val_dataloader = dict(dataset=dict(pipeline=[
-    dict(type='LoadImageFromFile'),
+    dict(type='SafeLoadImageFromFile'),
     dict(type='ResizeEdge', scale=183, edge='short', backend='pillow', interpolation='bicubic'),
     dict(type='CenterCrop', crop_size=160),
     dict(type='PackInputs'),

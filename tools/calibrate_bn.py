@@ -20,7 +20,7 @@ from mmengine.runner import Runner
 
 from san_plugin.core import calibrate_bn, get_controller, interpolate_bn
 from san_plugin.mm.checkpoint import atomic_save
-from san_plugin.mm.runtime import add_launch_args, init_launcher, load_config, parse_launch_args
+from san_plugin.mm.runtime import add_launch_args, init_launcher, is_image_loader, load_config, parse_launch_args
 from san_plugin.mm.sweep import build_model
 
 
@@ -40,8 +40,9 @@ def calibration_batches(cfg, model):
     """``batches_at(T)``: normalised training batches made by the data pipeline at T."""
     def batches_at(resolution: int):
         loader_cfg = copy.deepcopy(cfg.train_dataloader)
+        load = next((t for t in loader_cfg.dataset.pipeline if is_image_loader(t)), dict(type='SafeLoadImageFromFile'))
         loader_cfg.dataset.pipeline = [
-            dict(type='LoadImageFromFile'),
+            load,
             dict(type='RandomResizedCrop', scale=resolution, backend='pillow', interpolation='bicubic'),
             dict(type='RandomFlip', prob=0.5, direction='horizontal'),
             dict(type='PackInputs'),

@@ -19,17 +19,17 @@ data_preprocessor = dict(type='SANDataPreprocessor', num_classes=num_classes, me
                          std=[64.0, 64.0, 64.0], to_rgb=True)
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='SafeLoadImageFromFile'),
     dict(type='MultiResolution', resolutions=resolutions, crop_ratio_range=(0.35, 1.0)),
     dict(type='PackInputs'),
 ]
 val_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='SafeLoadImageFromFile'),
     dict(type='MultiResolutionTest', resolutions=resolutions),
     dict(type='PackInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='SafeLoadImageFromFile'),
     dict(type='ResizeEdge', scale=73, edge='short', backend='pillow', interpolation='bicubic'),
     dict(type='CenterCrop', crop_size=64),
     dict(type='PackInputs'),

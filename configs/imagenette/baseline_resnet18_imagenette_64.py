@@ -2,14 +2,14 @@
 _base_ = ['./_base_/baseline_resnet18_imagenette.py']
 train_resolution = 64
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='SafeLoadImageFromFile'),
     dict(type='RandomResizedCrop', scale=train_resolution, crop_ratio_range={{_base_.crop_ratio_range}},
          backend='pillow', interpolation='bicubic'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='PackInputs'),
 ]
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='SafeLoadImageFromFile'),
     dict(type='ResizeEdge', scale=73, edge='short', backend='pillow', interpolation='bicubic'),
     dict(type='CenterCrop', crop_size=train_resolution),
     dict(type='PackInputs'),

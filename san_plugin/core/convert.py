@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import copy
+import difflib
 import fnmatch
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -116,6 +117,7 @@ def convert(
                          f'the SAN controller there')
     controller = ScaleController(resolutions, encoding, mode, meta_hidden, exclude, convs)
     report = ConversionReport(params_before=_count(model))
+    _check_exclude_patterns(model, tuple(exclude))
     if convs == 'meta':
         _check_convertible(model, exclude)
     _swap(model, '', controller, tuple(exclude), init, report)
@@ -128,6 +130,21 @@ def convert(
 
 def _excluded(name: str, patterns: tuple[str, ...]) -> bool:
     return any(fnmatch.fnmatchcase(name, p) for p in patterns)
+
+
+def _check_exclude_patterns(model: nn.Module, exclude: tuple[str, ...]) -> None:
+    """Refuses a pattern that names no layer (a typo, or a prefix such as TIMMBackbone's
+    ``timm_model.``), naming it and the closest layer names, before anything is changed."""
+    if not exclude:
+        return
+    names = [name for name, _ in model.named_modules() if name]
+    for pattern in exclude:
+        if not any(_excluded(name, (pattern,)) for name in names):
+            close = difflib.get_close_matches(pattern, names, n=3, cutoff=0.3)
+            close += [n for n in names if n.endswith(f'.{pattern}') and n not in close][:3]
+            hint = f'; closest layer names: {close}' if close else ''
+            raise ValueError(f'exclude pattern {pattern!r} matches no layer of {type(model).__name__}{hint} '
+                             f'(patterns are fnmatch patterns of qualified names, e.g. \'layer1.*\')')
 
 
 def _check_convertible(model: nn.Module, exclude: tuple[str, ...]) -> None:

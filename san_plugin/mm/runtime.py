@@ -105,13 +105,18 @@ def use_amp(cfg: Config) -> None:
         cfg.optim_wrapper.type = 'CPUAmpOptimWrapper'
 
 
+def is_image_loader(step: dict) -> bool:
+    """Whether a pipeline step decodes the image (mmcv's loader or the plugin's safe one)."""
+    return str(step.get('type', '')).endswith('LoadImageFromFile')
+
+
 def set_model_resolution(cfg: Config, resolution: int, crop_ratio: float) -> None:
     """Rewrites the test pipeline's resize steps for one resolution."""
     from .transforms import eval_resize_steps
     pipeline = cfg.test_dataloader.dataset.pipeline
     steps = eval_resize_steps(resolution, crop_ratio)
     kept = [t for t in pipeline if t['type'] not in ('ResizeEdge', 'CenterCrop', 'Resize', 'MultiResolutionTest')]
-    load_index = next((i for i, t in enumerate(kept) if t['type'] == 'LoadImageFromFile'), 0)
+    load_index = next((i for i, t in enumerate(kept) if is_image_loader(t)), 0)
     cfg.test_dataloader.dataset.pipeline = kept[:load_index + 1] + steps + kept[load_index + 1:]
 
 

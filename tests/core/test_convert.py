@@ -457,3 +457,15 @@ def test_backbone_converts_keeps_outputs_and_bakes_back(name):
             assert _max_diff(fresh(x), model(x)) < 1e-5, size
         largest, smallest = resolutions[0], resolutions[-1]  # the resolutions are distinguishable
         assert _max_diff(bake(model, smallest)(inputs[largest]), model(inputs[largest])) > 1e-4
+
+
+def test_exclude_pattern_matching_no_layer_is_refused_naming_it_and_close_names():
+    wrapped = nn.Sequential(OrderedDict(timm_model=timm.create_model('resnet18', num_classes=10)))
+    with pytest.raises(ValueError, match=r"exclude pattern 'conv1' matches no layer") as info:
+        convert(wrapped, RES, exclude=['conv1'])
+    assert "'timm_model.conv1'" in str(info.value)
+    assert not hasattr(wrapped, 'san') and type(wrapped.timm_model.conv1) is nn.Conv2d  # nothing changed
+    model, report = convert(wrapped, RES, exclude=['timm_model.conv1'])
+    assert report.kept_shared == ['timm_model.conv1']
+    with pytest.raises(ValueError, match="'stme'.*'stem'"):
+        convert(tiny(), RES, exclude=['stme'], convs='shared')

@@ -44,7 +44,8 @@ def test_train_then_test_at_any_resolution(tiny_dataset, tmp_path):
     checkpoint = work_dir / 'epoch_1.pth'
     state = safe_load(checkpoint)
     metadata = state['state_dict']['backbone.san._extra_state']
-    assert metadata['resolutions'] == [32, 24] and metadata['encoding'] == {'factor': 0.1, 'base': 32.0}
+    assert metadata['resolutions'] == [32, 24]
+    assert metadata['encoding'] == {'factor': 0.1, 'base': 32.0, 'offset': 0.0}
     assert any(k.endswith('meta.weight') for k in state['state_dict'])
     assert (work_dir / 'last_checkpoint').read_text().strip().endswith('epoch_1.pth')
 

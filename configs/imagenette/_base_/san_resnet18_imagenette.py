@@ -17,13 +17,13 @@ data_preprocessor = dict(type='SANDataPreprocessor', num_classes={{_base_.num_cl
                          std={{_base_.std}}, to_rgb=True)
 
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='SafeLoadImageFromFile'),
     dict(type='MultiResolution', resolutions=resolutions, crop_ratio_range={{_base_.crop_ratio_range}},
          backend='pillow', interpolation='bicubic'),
     dict(type='PackInputs'),
 ]
 val_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='SafeLoadImageFromFile'),
     dict(type='MultiResolutionTest', resolutions=resolutions, backend='pillow', interpolation='bicubic'),
     dict(type='PackInputs'),
 ]
