@@ -1,6 +1,8 @@
-"""Performance benchmark of san_plugin: training step, memory, data pipeline, latency, scaling, AMP, FLOPs.
+"""Performance benchmark of san_plugin: training step, memory, data pipeline, latency, scaling, AMP, FLOPs, views.
 
     python benchmarks/perf.py [--quick] [--models resnet18 ...] [--repeats N] [--out DIR] [--data DIR]
+    python benchmarks/perf.py --only views [--quick]   # figure 9 alone, merged into the existing JSON
+
 
 Writes ``perf_cpu.md`` (``perf_cuda.md`` is not produced: every figure here runs on the
 CPU), ``perf_cpu.json`` and ``perf_scaling_cpu.png`` into ``--out`` (default
@@ -26,6 +28,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import perf_report as report  # noqa: E402
 import perf_sections as sections  # noqa: E402
 from perf_data import data_pipeline  # noqa: E402
+from perf_views import views_figure  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_DATA = os.path.join(os.path.dirname(REPO), 'shared', 'data', 'imagenette')
@@ -65,12 +68,19 @@ class Settings:
     memory_parallel: int = 1
     memory_batch: int | None = None
     threads: int = 2
+    views_images: int = 512  # figure 9: generated ImageNet-size JPEGs
+    views_batch: int = 32
+    views_workers: int = 2
+    views_repeats: int = 3
+    views_pixel_images: int = 64
+    views_cpu_images: int = 1024  # figure 9, CPU-scale settings
 
     @classmethod
     def quick(cls) -> 'Settings':
         return cls(models=['resnet18'], resolutions=[64, 48], batch=4, repeats=2, latency_batches=[1, 4],
                    latency_resolution=48, latency_repeats=3, latency_calls=1, data_images=32, data_batch=8,
-                   data_repeats=1, memory_parallel=4,
+                   data_repeats=1, memory_parallel=4, views_images=16, views_batch=8, views_repeats=1,
+                   views_pixel_images=4, views_cpu_images=16,
                    compile_backend='aot_eager')  # exercises the path without a C++ compile
 
 
@@ -151,11 +161,19 @@ def run(settings: Settings, data_root: str | None, log=print) -> dict:
                       for m in (s.amp_models or s.models)]
     results['compile'] = [timed(f'compile {m}', sections.compiled_step, m, res, s.batch, s.repeats, s.warmup,
                                 s.compile_backend) for m in s.compile_models]
+    results['views'] = timed('views', run_views, s, data_root, log)
     results['clock'] = sections.headline_clock()
     results['load_end'] = os.getloadavg()
     results['busy_end'] = _busy_processes()
     results['section_seconds'] = timings
     return results
+
+
+def run_views(settings: Settings, data_root: str | None, log=print) -> dict:
+    """Figure 9 alone (see ``perf_views.py``)."""
+    s = settings
+    return views_figure(s.views_images, s.views_batch, s.views_workers, s.views_repeats, s.views_pixel_images,
+                        s.views_cpu_images, data_root, log=log)
 
 
 def summary(results: dict) -> list[str]:
@@ -195,6 +213,14 @@ def summary(results: dict) -> list[str]:
     for r in results.get('compile', []):
         rows.append([f"8 torch.compile ({r['backend']}) step / eager step", r['model'], f"{r['ratio']:.3f}",
                      '(no target)', '-'])
+    if results.get('views'):
+        for name, row in results['views']['imagenet']['modes'].items():
+            if name == 'standard':
+                continue
+            target = name == 'device'
+            rows.append([f"9 ImageNet-size loader, {report.VIEW_MODES[name].split(':')[0]} / RandomResizedCrop",
+                         '-', f"{row['loader']['ratio']:.2f}", f'>= {report.VIEWS_TARGET}' if target else '(no target)',
+                         report.verdict(row['loader']['ratio'], lambda v: v >= report.VIEWS_TARGET) if target else '-'])
     return report.table(['figure', 'model', 'ratio', 'target', 'result'], rows)
 
 
@@ -234,6 +260,7 @@ def render(results: dict, machine: dict, command: str, notes: list[str], plot_na
     lines += report.amp_section(results['amp'], ', '.join(machine['bf16_flags']))
     lines += report.flops_section(results['flops'], {r['model']: r for r in results['training']})
     lines += report.compile_section(results.get('compile', []))
+    lines += report.views_section(results.get('views'))
     return '\n'.join(lines) + '\n'
 
 
@@ -258,6 +285,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--memory-parallel', type=int, help='memory workers run at once (default 1)')
     parser.add_argument('--render-only', action='store_true',
                         help='re-render the Markdown from the JSON in --out (e.g. with new --notes), no measuring')
+    parser.add_argument('--only', choices=['views'],
+                        help='measure one figure only and merge it into the JSON in --out, then re-render')
+    parser.add_argument('--views-images', type=int, help='figure 9: generated ImageNet-size JPEGs (default 512)')
+    parser.add_argument('--views-repeats', type=int, help='figure 9: timed passes per loader (default 3)')
+    parser.add_argument('--views-workers', type=int, help='figure 9: loader workers (default 2)')
     parser.add_argument('--out', default=os.path.join(REPO, 'benchmarks', 'results'), help='output directory')
     parser.add_argument('--data', default=DEFAULT_DATA, help='ImageNet-layout dataset for the data figure')
     parser.add_argument('--notes', help='a Markdown file whose lines go into the report\'s Notes section')
@@ -282,20 +314,35 @@ def main(argv: list[str] | None = None) -> str:
         settings.compile_models = args.compile_models
     settings.memory_batch = args.memory_batch or settings.memory_batch
     settings.memory_parallel = args.memory_parallel or settings.memory_parallel
+    settings.views_images = args.views_images or settings.views_images
+    settings.views_repeats = args.views_repeats or settings.views_repeats
+    if args.views_workers is not None:
+        settings.views_workers = args.views_workers
     os.makedirs(args.out, exist_ok=True)
     suffix = 'cpu'  # every figure here runs on the CPU (no CUDA variant is implemented)
     json_path = os.path.join(args.out, f'perf_{suffix}.json')
     plot_name = f'perf_scaling_{suffix}.png'
-    if args.render_only:
+    command_now = ' '.join(shlex.quote(a) for a in [os.path.relpath(sys.executable, REPO)] +
+                           [os.path.relpath(sys.argv[0], REPO)] + (sys.argv[1:] if argv is None else argv))
+    if args.render_only or args.only:
+        if not os.path.exists(json_path):
+            raise SystemExit(f'{json_path} does not exist: run the whole benchmark once first')
         with open(json_path) as f:
             saved = json.load(f, object_hook=_int_keys)
         machine, command, results = saved['machine'], saved['command'], saved['results']
+        if args.only == 'views':
+            torch.set_num_threads(settings.threads)
+            measured = dict(started=time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime()), command=command_now,
+                            load_start=os.getloadavg(), busy_start=_busy_processes())
+            results['views'] = run_views(settings, args.data)
+            results['views']['measured'] = measured | dict(load_end=os.getloadavg(), busy_end=_busy_processes())
+            with open(json_path, 'w') as f:
+                json.dump(dict(machine=machine, command=command, results=results), f, indent=1, default=str)
     else:
         torch.set_num_threads(settings.threads)
         machine = machine_info()
         results = run(settings, args.data)
-        command = ' '.join(shlex.quote(a) for a in [os.path.relpath(sys.executable, REPO)] +
-                           [os.path.relpath(sys.argv[0], REPO)] + (sys.argv[1:] if argv is None else argv))
+        command = command_now
         with open(json_path, 'w') as f:
             json.dump(dict(machine=machine, command=command, results=results), f, indent=1, default=str)
     report.plot_scaling(results['scaling'], os.path.join(args.out, plot_name))

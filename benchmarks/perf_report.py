@@ -12,6 +12,7 @@ SECTIONS = (
     '## 6. Mixed precision on the CPU',
     '## 7. FLOPs per resolution',
     '## 8. torch.compile',
+    '## 9. Multi-resolution views at ImageNet size: where the smaller views are made',
 )
 
 
@@ -236,3 +237,95 @@ def compile_section(results: list[dict]) -> list[str]:
     out += table(['model', 'batch', 'backend', 'first step (compiling)', 'eager step', 'compiled step', 'ratio',
                   'wall-clock ratio', 'graphs', 'graph breaks'], rows)
     return out + ['']
+
+
+VIEW_MODES = {
+    'standard': 'RandomResizedCrop + RandomFlip (1 view, the yardstick)',
+    'crop': "MultiResolution(views_from='crop'): every view from the crop, pillow",
+    'largest': "MultiResolution(views_from='largest'): smaller views from the largest, OpenCV",
+    'device': 'MultiResolution(largest_only=True) + SANDataPreprocessor(resize_on_device=True)',
+}
+VIEWS_TARGET = 0.9
+
+
+def _mode_rows(result: dict, with_prep: bool) -> list[list]:
+    rows = []
+    for name, row in result['modes'].items():
+        loader, e2e = row['loader'], row['end_to_end']
+        cells = [VIEW_MODES.get(name, name), f"{loader['images_per_s']:.0f}", f"**{loader['ratio']:.2f}**",
+                 f"{loader['cpu_ms_per_image']:.2f}", f"{e2e['images_per_s']:.0f}", f"{e2e['ratio']:.2f}",
+                 f"{e2e['cpu_ms_per_image']:.2f}", f"{result['h2d_bytes_per_sample'][name]:,.0f}"]
+        if with_prep:
+            cells.append(f"{result['preprocessor_ms_per_image'][name]:.3f}")
+        rows.append(cells)
+    return rows
+
+
+MODE_HEADER = ['mode', 'loader images/s', 'loader / standard', 'loader CPU ms/image', 'loader + preprocessor images/s',
+               '/ standard', 'loader + preprocessor CPU ms/image', 'H2D bytes/sample']
+
+
+def views_section(result: dict | None) -> list[str]:
+    """Figure 9 (``perf_views.py``)."""
+    out = [SECTIONS[8], '']
+    if not result:
+        return out + ['Not measured in this run (`python benchmarks/perf.py --only views` adds it).', '']
+    net = result['imagenet']
+    meta = result.get('measured')
+    if meta:
+        out += [f"Measured {meta['started']} by `{meta['command']}`; load average start "
+                f"{tuple(round(x, 2) for x in meta['load_start'])}, end {tuple(round(x, 2) for x in meta['load_end'])}"
+                f"; other busy processes at the start: {'; '.join(meta['busy_start']) or 'none'}.", '']
+    w, h = result['image_size']
+    out += [f"{net['images']} generated photo-like JPEGs of {w}x{h} px (quality 90, {result['jpeg_kib']:.0f} KiB on "
+            f"average; ImageNet's average is about 110 KiB at about 400x350), written by the benchmark to a temporary "
+            f"folder. Resolutions {net['resolutions']}, RandomResizedCrop area {tuple(net['crop_ratio_range'])}. "
+            f"mmpretrain `CustomDataset` + torch `DataLoader` (batch {net['batch']}, num_workers={net['workers']}, "
+            f"mmengine `default_collate`, persistent workers). The loaders (and the loader + preprocessor runs) "
+            f"alternate, {net['repeats']} timed passes each after one untimed pass; medians. \"loader\" = iterating the "
+            "loader alone (the workers' throughput). \"loader + preprocessor\" = the same loop with the mode's "
+            f"`SANDataPreprocessor` applied to every batch in the main process, here on the CPU ({result['threads']} "
+            "torch thread(s)): it includes the on-device resize of the `device` mode, run on the CPU. CPU ms/image = "
+            "CPU time of the main process and the workers (from /proc) per image. H2D bytes/sample = the image bytes "
+            "the preprocessor hands to `cast_data` (what crosses to a GPU), measured on one batch.", '']
+    out += table(MODE_HEADER + ['preprocessor ms/image (CPU)'], _mode_rows(net, True))
+    dev = net['modes']['device']['loader']['ratio']
+    out += ['', f"On-device views, loader / single-view loader: **{dev:.2f}** (target >= {VIEWS_TARGET}: "
+                f"{verdict(dev, lambda v: v >= VIEWS_TARGET)}).", '']
+    prep = net['preprocessor_ms_per_image']
+    extra = [[k, f'{v:.3f}'] for k, v in prep.items() if '/' in k]
+    if extra:
+        out += ['The `device` preprocessor alone on one batch (CPU time per image): '
+                f"uint8 input as the loader gives it, {prep['device']:.3f} ms (the CPU path: resize in uint8, then "
+                f"normalise each view); float input, {prep.get('device/float_path', float('nan')):.3f} ms (the path a "
+                'GPU takes: normalise the largest view, resize in float32; its GPU cost was not measured here, this '
+                f"machine has no GPU); `pseudo_collate` layout, {prep.get('device/pseudo_collate', float('nan')):.3f} "
+                "ms (the views stacked in the main process). The single-view normalisation: "
+                f"{prep['standard']:.3f} ms.", '']
+    pix = result['pixels']
+    out += [f"Pixels: mean absolute difference (0..255) of the views against views resized from the same crop "
+            f"with PIL, per resolution, {pix['images']} images, crop area {tuple(pix['crop_ratio_range'])}, no flip. "
+            "PIL bicubic from the crop = `views_from='crop'`; PIL bilinear from the crop = the official code. The "
+            "device views are de-normalised; the GPU path's are not rounded to integers (a uniform rounding error "
+            "alone would add about 0.25).", '']
+    keys = [('device_float', 'crop_bicubic'), ('device_float', 'crop_bilinear'), ('device_uint8', 'crop_bicubic'),
+            ('device_uint8', 'crop_bilinear'), ('largest', 'crop_bicubic'), ('largest', 'crop_bilinear'),
+            ('crop_bilinear', 'crop_bicubic')]
+    names = {'device_float': 'device (GPU float path)', 'device_uint8': 'device (CPU uint8 path)',
+             'largest': "views_from='largest'", 'crop_bilinear': 'PIL bilinear from crop',
+             'crop_bicubic': 'PIL bicubic from crop'}
+    header = ['res.'] + [f'{names[a]} vs {names[b]}' for a, b in keys]
+    rows = [[s] + [f"{row[f'{a}_vs_{b}']:.2f}" for a, b in keys] for s, row in pix['mad'].items()]
+    out += table(header, rows) + ['']
+    out += ['CPU scale (the settings of `configs/imagenette` and `configs/demo`, same workers, the preprocessor on '
+            'the CPU as in a CPU training):', '']
+    for r in result['cpu_scale']:
+        if 'skipped' in r:
+            out += [f"- {r['name']}: not measured ({r['skipped']}).", '']
+            continue
+        out += [f"{r['name']}: `{r['data_root']}` ({r['jpeg_kib']:.0f} KiB per JPEG), {r['images']} images, "
+                f"resolutions {r['resolutions']}, crop area {tuple(r['crop_ratio_range'])}, batch {r['batch']}:", '']
+        out += table(MODE_HEADER + ['preprocessor ms/image (CPU)'], _mode_rows(r, True)) + ['']
+    samples = [f"{name}: loader {row['loader']['samples_images_per_s']}, + preprocessor "
+               f"{row['end_to_end']['samples_images_per_s']}" for name, row in net['modes'].items()]
+    return out + ['Samples, ImageNet size (images/s): ' + '; '.join(samples), '']

@@ -51,6 +51,49 @@ def test_quick_run_writes_every_section(tmp_path: Path):
     assert set(results['scaling']['times']) == {'1', '2'}
     compiled = results['compile'][0]
     assert compiled['backend'] == 'aot_eager' and compiled['graphs'] >= 1 and compiled['ratio'] > 0
+    check_views(results['views'], cpu_scale_measured=2)
+    assert '9 ImageNet-size loader' in report
+
+
+def check_views(views: dict, cpu_scale_measured: int) -> None:
+    """Figure 9: every mode measured, the on-device mode copies one uint8 view, pixel table per resolution."""
+    net = views['imagenet']
+    assert set(net['modes']) == {'standard', 'crop', 'largest', 'device'}
+    for row in net['modes'].values():
+        assert row['loader']['images_per_s'] > 0 and row['end_to_end']['images_per_s'] > 0
+    h2d = net['h2d_bytes_per_sample']
+    assert h2d['device'] == h2d['standard'] == 3 * 224 * 224
+    assert h2d['crop'] == h2d['largest'] == 3 * sum(s * s for s in (224, 192, 160, 128, 96))
+    assert {'device', 'device/float_path', 'device/pseudo_collate'} <= set(net['preprocessor_ms_per_image'])
+    mad = views['pixels']['mad']
+    assert sorted(int(s) for s in mad) == [96, 128, 160, 192, 224]
+    assert mad['224']['device_float_vs_crop_bicubic'] < 0.01  # the largest view is the crop's PIL view
+    assert all(0 < mad[s]['device_uint8_vs_crop_bicubic'] < 5 for s in mad if s != '224')
+    assert sum('skipped' not in r for r in views['cpu_scale']) == cpu_scale_measured
+
+
+def test_only_views_merges_into_the_existing_results(tmp_path: Path):
+    """``--only views`` measures figure 9 alone and keeps every other figure of the JSON."""
+    out = tmp_path / 'out'
+    out.mkdir()
+    committed = ROOT / 'benchmarks' / 'results' / 'perf_cpu.json'
+    (out / 'perf_cpu.json').write_text(committed.read_text())
+    before = json.loads(committed.read_text())
+    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
+    proc = subprocess.run([sys.executable, str(ROOT / 'benchmarks' / 'perf.py'), '--only', 'views', '--quick',
+                           '--threads', '1', '--out', str(out), '--data', str(tmp_path / 'absent')],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    after = json.loads((out / 'perf_cpu.json').read_text())
+    assert after['command'] == before['command'] and after['machine'] == before['machine']
+    for key, value in before['results'].items():
+        if key != 'views':
+            assert after['results'][key] == value, key
+    views = after['results']['views']
+    assert '--only views' in views['measured']['command']
+    check_views(views, cpu_scale_measured=1)  # the Imagenette setting is skipped: no data
+    report = (out / 'perf_cpu.md').read_text()
+    assert SECTIONS[8] in report and 'not measured (no data' in report
 
 
 def test_missing_data_dir_skips_only_the_data_figure(tmp_path: Path):
