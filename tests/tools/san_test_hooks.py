@@ -106,3 +106,18 @@ class PoisonHook(Hook):
             model = runner.model.module if is_model_wrapper(runner.model) else runner.model
             with torch.no_grad():
                 next(model.head.parameters()).fill_(float('nan'))
+
+
+@HOOKS.register_module()
+class RankPoisonHook(Hook):
+    """Sets one weight to NaN on rank ``rank`` only, before iteration ``at_iter`` (1-based):
+    that rank's loss is NaN (bad data on one rank), the other ranks' losses stay finite."""
+
+    def __init__(self, at_iter: int, rank: int) -> None:
+        self.at_iter, self.rank = at_iter, rank
+
+    def before_train_iter(self, runner, batch_idx, data_batch=None) -> None:
+        if runner.iter + 1 == self.at_iter and _rank() == self.rank:
+            model = runner.model.module if is_model_wrapper(runner.model) else runner.model
+            with torch.no_grad():
+                next(model.head.parameters()).fill_(float('nan'))
