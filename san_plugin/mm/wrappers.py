@@ -9,11 +9,13 @@ from .sync_bn import convert_cpu_sync_batchnorm
 
 @MODEL_WRAPPERS.register_module()
 class SANDistributedDataParallel(MMDistributedDataParallel):
-    """DDP for SANs: one backward per resolution, gradients all-reduced once per iteration.
+    """DDP for SANs: one backward per resolution, gradients all-reduced once per update.
 
     mmengine's wrapper runs one forward and one backward per step; this one hands the
     step to the model's ``train_step`` with itself as the forward, so every resolution's
-    forward goes through DDP and all but the last backward run under ``no_sync()``.
+    forward goes through DDP and all but one run under ``no_sync()``: the last resolution
+    of the iteration that ends an accumulation window (every iteration without
+    ``accumulative_counts``) all-reduces the accumulated gradients.
     Per-resolution BN branches are unused at the other resolutions, hence
     ``find_unused_parameters=True`` by default.
 

@@ -122,3 +122,24 @@ def test_autocasts_on_the_models_gpu():
     with wrapper.optim_context(model):
         assert torch.is_autocast_enabled('cuda')
         assert torch.get_autocast_dtype('cuda') == torch.bfloat16
+
+
+def test_amp_optim_wrapper_loss_scaling_covers_every_resolution(monkeypatch):
+    """mmengine's AmpOptimWrapper (GPU only) with a CPU GradScaler: every resolution's backward
+    goes through the scaler and the step unscales once, so the update is bitwise that of
+    CPUAmpOptimWrapper (same bf16 autocast, no scaling): a resolution backpropagated around
+    the scaler would enter the step 1024 times too small."""
+    import mmengine.optim.optimizer.amp_optimizer_wrapper as amp_module
+    monkeypatch.setattr(amp_module, 'is_cuda_available', lambda: True)  # its constructor insists on a GPU
+    model = tiny_san()
+    reference = copy.deepcopy(model)
+    clip = dict(max_norm=1e6)  # unscale_ then clip, as with a real config
+    scaled = amp_module.AmpOptimWrapper(optimizer=sgd(model), loss_scale=1024., clip_grad=dict(clip))
+    scaled.loss_scaler = torch.amp.GradScaler('cpu', init_scale=1024.)
+    plain = CPUAmpOptimWrapper(optimizer=sgd(reference), clip_grad=dict(clip))
+    for _ in range(2):
+        model.train_step(tiny_batch(), scaled)
+        reference.train_step(tiny_batch(), plain)
+    assert scaled.inner_count == plain.inner_count == 2
+    for (name, param), ref in zip(model.named_parameters(), reference.parameters()):
+        assert torch.equal(param, ref), name
