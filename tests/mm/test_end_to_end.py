@@ -72,6 +72,12 @@ def sweep_deploy_tools(checkpoint: Path, data: Path, tmp_path: Path) -> None:
             assert f"{cell['top1']:.2f}" in md
     assert out.with_name('tiny_accuracy.png').stat().st_size > 1000
 
+    report = tmp_path / 'meta' / 'tiny'
+    printed = run(['tools/meta_report.py', str(CONFIG), str(checkpoint), '--out', str(report), *options])
+    layers = json.loads(report.with_suffix('.json').read_text())['layers']
+    assert len(layers) == 20 and all(layer['kernel_change'] > 0 for layer in layers)  # trained: W moved off 0
+    assert '| backbone.conv1 |' in printed and 'kernel_change: median' in printed
+
     calibrated = tmp_path / 'calibrated.pth'
     run(['tools/calibrate_bn.py', str(CONFIG), str(checkpoint), '--resolutions', '28', '--num-batches', '1',
          '--out', str(calibrated), *options])
