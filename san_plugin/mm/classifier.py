@@ -160,6 +160,7 @@ class SANClassifier(ImageClassifier):
     def loss(self, inputs: torch.Tensor, data_samples: list[DataSample], teachers: Sequence[torch.Tensor] = (),
              **kwargs: Any) -> dict[str, torch.Tensor]:
         """Losses at one resolution (the input's)."""
+        inputs = self._to_memory_format(inputs)
         feats = self.extract_feat(inputs)
         return self.head.loss(feats, data_samples, resolution=input_resolution(inputs), teachers=teachers,
                               **kwargs)
@@ -173,10 +174,10 @@ class SANClassifier(ImageClassifier):
         ``optim_wrapper.step()`` + ``zero_grad()`` when ``should_update()``, as in
         ``OptimWrapper.update_params``, so clipping, ``AmpOptimWrapper``,
         ``CPUAmpOptimWrapper`` and ``accumulative_counts`` behave as there. The losses
-        stay on the device until all resolutions ran: one host read per iteration checks
-        them (all-reduced over the ranks of a process group) before the update, so a
-        non-finite loss on any rank stops every rank with the same
-        :class:`NonFiniteLossError` and no weight changes.
+        stay on the device until all resolutions ran: one host read per iteration (with
+        the log values) checks them, all-reduced over the ranks of a process group,
+        before the update, so a non-finite loss on any rank stops every rank with the
+        same :class:`NonFiniteLossError` and no weight changes.
 
         Args:
             data: a batch from the dataloader.
@@ -187,7 +188,8 @@ class SANClassifier(ImageClassifier):
                 (``optim_wrapper.should_sync()``), every other forward runs under ``no_sync()``.
 
         Returns:
-            ``loss_ce_<S>`` per resolution, ``loss_sd`` (all resolutions) and ``loss``.
+            ``loss_ce_<S>`` per resolution, ``loss_sd`` (all resolutions) and ``loss``, as
+            0-dim CPU tensors (read in the same host read, so logging them syncs nothing).
 
         Raises:
             NonFiniteLossError: a resolution's loss was NaN or infinite on some rank; the
@@ -222,28 +224,46 @@ class SANClassifier(ImageClassifier):
                 if key.startswith('loss_sd_'):
                     key = 'loss_sd'
                 log_vars[key] = log_vars.get(key, 0) + value
-        self._check_finite(torch.stack(losses_seen), [input_resolution(v) for v in views], optim_wrapper)
+        table = self._losses_of_all_ranks(torch.stack(losses_seen))
+        names = list(log_vars)
+        logged = torch.stack([log_vars[name].detach().double().reshape(()) for name in names])
+        # The one host read of the iteration: every rank's per-resolution losses and this
+        # rank's log values (mmengine's logging reads each log value with .item() otherwise).
+        values = torch.cat([table.flatten().double(), logged.to(table.device)]).tolist()
+        self._check_finite(values[:table.numel()], table.shape[0], [input_resolution(v) for v in views],
+                           optim_wrapper)
         if optim_wrapper.should_update():
             optim_wrapper.step()
             optim_wrapper.zero_grad()
-        return log_vars
+        return {name: torch.tensor(value, dtype=log_vars[name].dtype)
+                for name, value in zip(names, values[table.numel():])}
 
     @staticmethod
-    def _check_finite(losses: torch.Tensor, resolutions: Sequence[int], optim_wrapper: OptimWrapper) -> None:
-        """Raises :class:`NonFiniteLossError` on every rank if any rank's loss is not finite.
+    def _losses_of_all_ranks(losses: torch.Tensor) -> torch.Tensor:
+        """``world_size x k`` table of every rank's per-resolution losses (one all-reduce
+        when a process group with several ranks exists; ``1 x k`` otherwise)."""
+        if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
+            return losses[None]
+        table = losses.new_zeros(dist.get_world_size(), losses.numel())
+        table[dist.get_rank()] = losses
+        dist.all_reduce(table)  # every other rank adds zeros: a NaN or an inf stays one
+        return table
 
-        One host read of this iteration's per-resolution ``losses`` (after one all-reduce
-        of a ``world_size x k`` table when a process group with several ranks exists).
+    @staticmethod
+    def _check_finite(losses: list[float], world: int, resolutions: Sequence[int],
+                      optim_wrapper: OptimWrapper) -> None:
+        """Raises :class:`NonFiniteLossError` (the same on every rank) if any rank's loss is
+        not finite, after zeroing the gradients.
+
+        Args:
+            losses: the ``world x k`` loss table, flattened, on the host.
+            world: the number of ranks.
+            resolutions: the k resolutions, in the table's order.
+            optim_wrapper: its gradients are zeroed before raising.
         """
-        world, rank = 1, 0
-        if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
-            world, rank = dist.get_world_size(), dist.get_rank()
-            table = losses.new_zeros(world, losses.numel())
-            table[rank] = losses
-            dist.all_reduce(table)  # every other rank adds zeros: a NaN or inf stays one
-            losses = table
-        values = losses.reshape(world, -1).tolist()
-        bad = [(r, s, v) for r, row in enumerate(values) for s, v in zip(resolutions, row) if not math.isfinite(v)]
+        k = len(resolutions)
+        bad = [(index // k, resolutions[index % k], value) for index, value in enumerate(losses)
+               if not math.isfinite(value)]
         if not bad:
             return
         optim_wrapper.zero_grad()

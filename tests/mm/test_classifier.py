@@ -239,7 +239,8 @@ def test_channels_last_must_be_a_bool():
 
 
 def test_train_step_reads_the_device_once(monkeypatch):
-    """The finite-loss check keeps every resolution's loss on the device: one host read per step."""
+    """The finite-loss check keeps every resolution's loss on the device: one host read per
+    step, which also brings the log values (host tensors: logging them reads no device)."""
     model = build()
     wrapper = OptimWrapper(torch.optim.SGD(model.parameters(), lr=0.1))
     reads = []
@@ -247,8 +248,9 @@ def test_train_step_reads_the_device_once(monkeypatch):
         real = getattr(torch.Tensor, name)
         monkeypatch.setattr(torch.Tensor, name,
                             lambda self, *a, _real=real, _name=name, **k: reads.append(_name) or _real(self, *a, **k))
-    model.train_step(batch(), wrapper)
+    log_vars = model.train_step(batch(), wrapper)
     assert reads == ['tolist']
+    assert all(v.device.type == 'cpu' and v.dim() == 0 and not v.requires_grad for v in log_vars.values())
 
 
 def test_non_finite_losses_are_all_named_and_nothing_is_updated():
