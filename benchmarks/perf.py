@@ -68,10 +68,10 @@ class Settings:
     memory_parallel: int = 1
     memory_batch: int | None = None
     threads: int = 2
-    views_images: int = 512  # figure 9: generated ImageNet-size JPEGs
+    views_images: int = 256  # figure 9: generated ImageNet-size JPEGs, per pass
     views_batch: int = 32
     views_workers: int = 2
-    views_repeats: int = 3
+    views_repeats: int = 11
     views_pixel_images: int = 64
     views_cpu_images: int = 1024  # figure 9, CPU-scale settings
 
@@ -287,8 +287,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                         help='re-render the Markdown from the JSON in --out (e.g. with new --notes), no measuring')
     parser.add_argument('--only', choices=['views'],
                         help='measure one figure only and merge it into the JSON in --out, then re-render')
-    parser.add_argument('--views-images', type=int, help='figure 9: generated ImageNet-size JPEGs (default 512)')
-    parser.add_argument('--views-repeats', type=int, help='figure 9: timed passes per loader (default 3)')
+    parser.add_argument('--views-images', type=int, help='figure 9: generated ImageNet-size JPEGs (default 256)')
+    parser.add_argument('--views-repeats', type=int, help='figure 9: timed rounds (default 11)')
     parser.add_argument('--views-workers', type=int, help='figure 9: loader workers (default 2)')
     parser.add_argument('--out', default=os.path.join(REPO, 'benchmarks', 'results'), help='output directory')
     parser.add_argument('--data', default=DEFAULT_DATA, help='ImageNet-layout dataset for the data figure')

@@ -13,6 +13,7 @@ CPU-scale settings of ``configs/imagenette`` and ``configs/demo``.
 """
 from __future__ import annotations
 
+import gc
 import glob
 import os
 import shutil
@@ -115,10 +116,11 @@ def _one_pass(loader: DataLoader, preprocessor=None) -> int:
     return count
 
 
-def _interleaved_passes(runs: dict, repeats: int) -> dict[str, dict[str, list[float]]]:
+def _interleaved_passes(runs: dict, repeats: int) -> dict[str, dict]:
     """Per name: wall seconds and CPU seconds (main process + workers) of each timed pass.
 
-    One untimed pass each first (worker start, page cache); the order reverses every round.
+    One untimed pass each first (worker start, page cache); then ``repeats`` rounds, one
+    pass of each per round, the order reversed every round.
     """
     for loader, prep in runs.values():
         _one_pass(loader, prep)
@@ -131,6 +133,23 @@ def _interleaved_passes(runs: dict, repeats: int) -> dict[str, dict[str, list[fl
             out[name]['images'] = _one_pass(loader, prep)
             out[name]['wall'].append(time.perf_counter() - wall)
             out[name]['cpu'].append(time.process_time() - cpu + _worker_cpu_s(loader) - workers)
+    return out
+
+
+def _summarise(passes: dict, reference: str) -> dict[str, dict]:
+    """Throughput, CPU per image, and the ratio to ``reference``: the median of the per-round ratios
+    (each pass against the reference's pass of the same round, robust to a drifting load) and
+    the ratio of the median throughputs."""
+    ref = passes[reference]
+    out = {}
+    for name, p in passes.items():
+        rates = [p['images'] / w for w in p['wall']]
+        ref_rates = [ref['images'] / w for w in ref['wall']]
+        out[name] = dict(images_per_s=median(rates), cpu_ms_per_image=median(p['cpu']) * 1e3 / p['images'],
+                         ratio=median([a / b for a, b in zip(rates, ref_rates)]),
+                         ratio_of_medians=median(rates) / median(ref_rates),
+                         cpu_ratio=median(p['cpu']) / median(ref['cpu']) * ref['images'] / p['images'],
+                         samples_images_per_s=[round(r, 1) for r in rates])
     return out
 
 
@@ -170,10 +189,13 @@ def measure_modes(root: str, resolutions: Sequence[int], crop_ratio_range: tuple
     configs = mode_configs(resolutions, crop_ratio_range)
     preps = {name: MODELS.build(prep) for name, (_, prep) in configs.items()}
     loaders = {name: _loader(root, pipe, images, batch, workers) for name, (pipe, _) in configs.items()}
-    runs = {f'{name}/loader': (loaders[name], None) for name in MODES}
-    runs |= {f'{name}/end_to_end': (loaders[name], preps[name]) for name in MODES}
-    passes = _interleaved_passes(runs, repeats)
-    batches = {name: next(iter(loaders[name])) for name in MODES}
+    summaries = {kind: _summarise(_interleaved_passes({name: (loaders[name], prep if kind == 'end_to_end' else None)
+                                                      for name, prep in preps.items() if name in MODES},
+                                                     repeats), 'standard')
+                 for kind in ('loader', 'end_to_end')}
+    del loaders  # shuts the workers down: nothing runs beside the preprocessor timings below
+    gc.collect()
+    batches = {name: next(iter(_loader(root, configs[name][0], batch, batch, 0))) for name in MODES}
     h2d = {name: h2d_bytes_per_sample(preps[name], batches[name]) for name in MODES}
     costs = {name: batches[name] for name in MODES}
     if extra_costs:  # the GPU's float path, run here on the CPU; and the pseudo_collate layout
@@ -184,22 +206,10 @@ def measure_modes(root: str, resolutions: Sequence[int], crop_ratio_range: tuple
         costs['device/pseudo_collate'] = pseudo_collate(samples)
         preps['device/pseudo_collate'] = preps['device']
     prep_ms = preprocessor_cost(preps, costs, repeats=max(3, repeats))
-    del loaders
     out = dict(resolutions=sorted(resolutions, reverse=True), crop_ratio_range=list(crop_ratio_range),
                images=images, batch=batch, workers=workers, repeats=repeats, h2d_bytes_per_sample=h2d,
                preprocessor_ms_per_image=prep_ms, modes={})
-    for name in MODES:
-        row = {}
-        for kind in ('loader', 'end_to_end'):
-            p = passes[f'{name}/{kind}']
-            row[kind] = dict(images_per_s=p['images'] / median(p['wall']),
-                             cpu_ms_per_image=median(p['cpu']) * 1e3 / p['images'],
-                             samples_images_per_s=[round(p['images'] / w, 1) for w in p['wall']])
-        out['modes'][name] = row
-    for kind in ('loader', 'end_to_end'):
-        std = out['modes']['standard'][kind]['images_per_s']
-        for name in MODES:
-            out['modes'][name][kind]['ratio'] = out['modes'][name][kind]['images_per_s'] / std
+    out['modes'] = {name: {kind: summaries[kind][name] for kind in summaries} for name in MODES}
     return out
 
 
@@ -231,7 +241,8 @@ def pixel_differences(root: str, resolutions: Sequence[int], images: int,
             views[name].append(transform({'img': img})['img'])
     prep = MODELS.build(dict(type='SANDataPreprocessor', mean=MEAN, std=STD, to_rgb=True, resize_on_device=True,
                              resolutions=res))
-    largest = torch.stack([torch.from_numpy(v[0]).permute(2, 0, 1) for v in views['largest_only']])
+    largest = torch.stack([torch.from_numpy(np.ascontiguousarray(v[0].transpose(2, 0, 1)))  # as PackInputs
+                           for v in views['largest_only']])
     samples = [DataSample() for _ in files]
     mean, std = torch.tensor(MEAN).view(1, 3, 1, 1), torch.tensor(STD).view(1, 3, 1, 1)
 

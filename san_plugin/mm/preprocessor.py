@@ -35,10 +35,11 @@ class SANDataPreprocessor(ClsDataPreprocessor):
     the same views up to the uint8 rounding. Batches with several views per sample
     (e.g. the validation pipeline's ``MultiResolutionTest``) are used as they come.
 
-    Collation: with ``pseudo_collate`` (mmengine's Runner default) the views are
-    stacked here, on the host, one ``torch.stack`` per view; with ``default_collate``
-    the loader's workers stack them, and ``pin_memory=True`` plus ``non_blocking=True``
-    makes the copy asynchronous.
+    Collation: with ``pseudo_collate`` (mmengine's Runner default, e.g. MMPretrain's own
+    ``tools/train.py``) the views are stacked here, on the host, one ``torch.stack`` per
+    view; with ``default_collate`` (this repository's tools set it) the loader's workers
+    stack them, and ``pin_memory=True`` plus ``non_blocking=True`` make the copy
+    asynchronous.
 
     Args:
         resize_on_device: make the smaller views here from the largest, see above.
@@ -116,18 +117,33 @@ def resize_square(batch: torch.Tensor, size: int) -> torch.Tensor:
 
 
 def split_views(inputs) -> list[torch.Tensor] | None:
-    """One ``(N, C, S, S)`` batch per view, or None for single-view inputs.
+    """One ``(N, C, S, S)`` batch per view, largest first, or None for single-view inputs.
 
-    ``pseudo_collate`` gives a list (samples) of lists (views) of ``(C, S, S)`` tensors;
-    ``default_collate`` (MMPretrain's tools) already gives a list (views) of batches.
+    ``default_collate`` gives a list (views) of batches. mmengine's ``pseudo_collate``
+    transposes each sample's list of views: a list (views) of tuples (samples) of
+    ``(C, S, S)`` tensors, stacked here. A list (samples) of lists (views) is accepted too.
     """
     if not isinstance(inputs, (list, tuple)) or not inputs:
         return None
-    if isinstance(inputs[0], (list, tuple)):
-        return [torch.stack([sample[i] for sample in inputs]) for i in range(len(inputs[0]))]
-    if isinstance(inputs[0], torch.Tensor) and inputs[0].dim() == 4:
-        return list(inputs)
-    return None
+    first = inputs[0]
+    if isinstance(first, torch.Tensor):
+        return list(inputs) if first.dim() == 4 else None
+    if not isinstance(first, (list, tuple)):
+        return None
+    if _sample_major(inputs):
+        inputs = list(zip(*inputs))
+    return [torch.stack(list(view)) for view in inputs]
+
+
+def _sample_major(inputs: Sequence[Sequence[torch.Tensor]]) -> bool:
+    """Whether a nested list holds one sequence of views per sample (not one sequence of samples per view).
+
+    A view's samples all have one size; a sample's views differ in size (the resolutions
+    are distinct). Left: one tensor per sequence, all of one size = one view per sample.
+    """
+    if any(len({t.shape for t in seq}) > 1 for seq in inputs):
+        return True
+    return len(inputs) > 1 and all(len(seq) == 1 for seq in inputs) and len({seq[0].shape for seq in inputs}) == 1
 
 
 def mix_views(augments, views: Sequence[torch.Tensor], scores: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:

@@ -55,8 +55,9 @@ class MultiResolution(BaseTransform):
     difference per resolution and the loader throughput of each mode.
 
     The flip is applied to the resized views (cheaper than flipping the crop; resizing
-    commutes with a horizontal flip). With the pillow backend the crop becomes one PIL
-    image that every view is resized from.
+    commutes with a horizontal flip up to rounding); like ``RandomFlip``, a flipped view
+    is a mirrored numpy view, copied once by ``PackInputs``. With the pillow backend the
+    crop becomes one PIL image that every view is resized from.
 
     Args:
         resolutions: training resolutions.
@@ -112,8 +113,8 @@ class MultiResolution(BaseTransform):
                       for s in sizes[1:]]
         else:
             views = self._resize_all(crop, sizes)
-        if self._flip():
-            views = [np.ascontiguousarray(v[:, ::-1]) for v in views]
+        if self._flip():  # views, as RandomFlip gives: PackInputs makes its one copy from them
+            views = [v[:, ::-1] for v in views]
         results['img'] = views
         results['img_shape'] = views[0].shape[:2]
         results['resolutions'] = list(sizes)

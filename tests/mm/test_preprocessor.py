@@ -154,7 +154,8 @@ def test_multi_view_batches_are_used_as_they_come():
 
 def test_single_view_batches_are_not_resized():
     """tools/test.py at one resolution: plain tensors, no view list."""
-    data = {'inputs': [torch.zeros(3, 24, 24, dtype=torch.uint8)] * 2, 'data_samples': [DataSample().set_gt_label(1)] * 2}
+    data = {'inputs': [torch.zeros(3, 24, 24, dtype=torch.uint8)] * 2,
+            'data_samples': [DataSample().set_gt_label(1)] * 2}
     out = build(resize_on_device=True, resolutions=DEVICE_SIZES)(data)
     assert isinstance(out['inputs'], torch.Tensor) and out['inputs'].shape == (2, 3, 24, 24)
 
@@ -177,7 +178,8 @@ def test_device_views_stay_float32_under_autocast():
 def test_device_views_are_mixed_with_one_permutation_and_lambda(augment):
     np.random.seed(3)
     torch.manual_seed(3)
-    pre = build(resize_on_device=True, resolutions=[32, 16], batch_augments=dict(augments=[dict(type=augment, alpha=1.0)]))
+    pre = build(resize_on_device=True, resolutions=[32, 16],
+                batch_augments=dict(augments=[dict(type=augment, alpha=1.0)]))
     data = largest_only_batch(n=6, dtype=torch.float32)
     raw = data['inputs'][0].clone()
     big, small = pre(data, training=True)['inputs']
@@ -206,3 +208,26 @@ def test_mixup_leaves_the_callers_batch_alone():
     before = copy.deepcopy(data['inputs'])
     pre(data, training=True)
     assert all(torch.equal(a, b) for x, y in zip(before, data['inputs']) for a, b in zip(x, y))
+
+
+def packed_samples(n: int, sizes: list[int]) -> list[dict]:
+    """What a dataset gives after ``MultiResolution`` + ``PackInputs``: one list of views per sample."""
+    g = torch.Generator().manual_seed(2)
+    return [dict(inputs=[torch.randint(0, 256, (3, s, s), generator=g, dtype=torch.uint8) for s in sizes],
+                 data_samples=DataSample().set_gt_label(i % 3)) for i in range(n)]
+
+
+@pytest.mark.parametrize('n', [1, 3, 4])
+@pytest.mark.parametrize('sizes', [[32, 16], [32, 24, 16], [32]])
+def test_mmengine_collate_functions_give_the_same_views(n, sizes):
+    """pseudo_collate (mmengine's Runner default) transposes the view lists; default_collate stacks them."""
+    from mmengine.dataset import default_collate, pseudo_collate
+    samples = packed_samples(n, sizes)
+    resize = sizes == [32]
+    pre = build(resize_on_device=True, resolutions=DEVICE_SIZES) if resize else build()
+    a = pre(pseudo_collate(copy.deepcopy(samples)), training=True)['inputs']
+    b = pre(default_collate(copy.deepcopy(samples)), training=True)['inputs']
+    expected = DEVICE_SIZES if resize else sizes
+    assert [tuple(v.shape) for v in a] == [(n, 3, s, s) for s in expected]
+    assert all(torch.equal(x, y) for x, y in zip(a, b))
+    assert torch.equal(a[0][-1], normalised(samples[-1]['inputs'][0][None])[0])  # sample order kept
