@@ -178,10 +178,11 @@ class MetaConv2d(nn.Module):
         if torch.compiler.is_compiling() or not (
                 kernel.requires_grad and self._controller.regenerate_kernels and _may_install_saved_tensor_hooks()):
             return self._kernel_op(self._template, x, kernel, self.bias)
-        # Autograd would keep every layer's generated kernel alive until its backward
-        # (one extra copy of all conv weights at the peak): save (meta learner, eps) instead
-        # and regenerate the kernel, bit for bit, when the backward needs it
-        # (``controller.regenerate_kernels = False`` keeps the kernel instead: faster, more memory).
+        # Autograd would keep every layer's generated kernel (under autocast: its low-precision
+        # copy) alive until its backward (one extra copy of all conv weights at the peak): save
+        # (meta learner, eps) instead and regenerate the kernel, bit for bit, when the backward
+        # needs it (``controller.regenerate_kernels = False`` keeps the kernel instead: faster,
+        # more memory).
         with torch.autograd.graph.saved_tensors_hooks(*_regenerating_hooks(self.meta, self._controller.eps, kernel)):
             return self._kernel_op(self._template, x, kernel, self.bias)
 
