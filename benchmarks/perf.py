@@ -71,7 +71,7 @@ class Settings:
     views_images: int = 256  # figure 9: generated ImageNet-size JPEGs, per pass
     views_batch: int = 32
     views_workers: int = 2
-    views_repeats: int = 11
+    views_repeats: int = 15
     views_pixel_images: int = 64
     views_cpu_images: int = 1024  # figure 9, CPU-scale settings
 
@@ -288,7 +288,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--only', choices=['views'],
                         help='measure one figure only and merge it into the JSON in --out, then re-render')
     parser.add_argument('--views-images', type=int, help='figure 9: generated ImageNet-size JPEGs (default 256)')
-    parser.add_argument('--views-repeats', type=int, help='figure 9: timed rounds (default 11)')
+    parser.add_argument('--views-repeats', type=int, help='figure 9: timed rounds (default 15)')
     parser.add_argument('--views-workers', type=int, help='figure 9: loader workers (default 2)')
     parser.add_argument('--out', default=os.path.join(REPO, 'benchmarks', 'results'), help='output directory')
     parser.add_argument('--data', default=DEFAULT_DATA, help='ImageNet-layout dataset for the data figure')

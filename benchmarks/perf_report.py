@@ -257,15 +257,16 @@ def _mode_rows(result: dict) -> list[list]:
         loader, e2e = row['loader'], row['end_to_end']
         rows.append([VIEW_MODES.get(name, name), f"{loader['images_per_s']:.0f}", f"**{loader['ratio']:.2f}**",
                      ratio(loader, 'ratio_of_medians'), f"{loader['cpu_ms_per_image']:.2f}",
-                     f"{e2e['images_per_s']:.0f}", f"{e2e['ratio']:.2f}", f"{e2e['cpu_ms_per_image']:.2f}",
+                     ratio(loader, 'cpu_ratio'), f"{e2e['images_per_s']:.0f}", f"{e2e['ratio']:.2f}",
+                     f"{e2e['cpu_ms_per_image']:.2f}", ratio(e2e, 'cpu_ratio'),
                      f"{result['h2d_bytes_per_sample'][name]:,.0f}",
                      f"{result['preprocessor_ms_per_image'][name]:.3f}"])
     return rows
 
 
 MODE_HEADER = ['mode', 'loader images/s', 'loader / standard', 'ratio of medians', 'loader CPU ms/image',
-               'loader + preprocessor images/s', '/ standard', 'loader + preprocessor CPU ms/image',
-               'H2D bytes/sample', 'preprocessor ms/image (CPU)']
+               'CPU / standard', 'loader + preprocessor images/s', '/ standard', 'loader + preprocessor CPU ms/image',
+               'CPU / standard', 'H2D bytes/sample', 'preprocessor ms/image (CPU)']
 
 
 def views_section(result: dict | None) -> list[str]:
@@ -292,7 +293,9 @@ def views_section(result: dict | None) -> list[str]:
             "loader alone (the workers' throughput). \"loader + preprocessor\" = the same loop with the mode's "
             f"`SANDataPreprocessor` applied to every batch in the main process, here on the CPU ({result['threads']} "
             "torch thread(s)): it includes the on-device resize of the `device` mode, run on the CPU. CPU ms/image = "
-            "CPU time of the main process and the workers (from /proc) per image. H2D bytes/sample = the image bytes "
+            "CPU time of the main process and the workers (from /proc) per image (the workers are CPU-bound, so on an "
+            "idle machine a loader's throughput at fixed workers goes as 1 / its CPU time per image; CPU time is "
+            "far less disturbed by the other processes than throughput). H2D bytes/sample = the image bytes "
             "the preprocessor hands to `cast_data` (what crosses to a GPU), measured on one batch.", '']
     out += table(MODE_HEADER, _mode_rows(net))
     dev = net['modes']['device']['loader']['ratio']

@@ -100,11 +100,11 @@ def _worker_cpu_s(loader: DataLoader) -> float:
 
 def batch_size(inputs) -> int:
     """Samples in a batch's inputs: a tensor, a list of view batches, or a list of per-sample views."""
+    from san_plugin.mm.preprocessor import split_views
     if isinstance(inputs, torch.Tensor):
         return inputs.shape[0]
-    if isinstance(inputs[0], torch.Tensor) and inputs[0].dim() == 4:
-        return inputs[0].shape[0]
-    return len(inputs)
+    views = split_views(inputs)  # no copy for default_collate's list of batches
+    return views[0].shape[0] if views else len(inputs)
 
 
 def _one_pass(loader: DataLoader, preprocessor=None) -> int:

@@ -61,6 +61,7 @@ def check_views(views: dict, cpu_scale_measured: int) -> None:
     assert set(net['modes']) == {'standard', 'crop', 'largest', 'device'}
     for row in net['modes'].values():
         assert row['loader']['images_per_s'] > 0 and row['end_to_end']['images_per_s'] > 0
+        assert row['loader']['cpu_ratio'] > 0 and row['end_to_end']['cpu_ms_per_image'] > 0
     h2d = net['h2d_bytes_per_sample']
     assert h2d['device'] == h2d['standard'] == 3 * 224 * 224
     assert h2d['crop'] == h2d['largest'] == 3 * sum(s * s for s in (224, 192, 160, 128, 96))
@@ -103,3 +104,17 @@ def test_missing_data_dir_skips_only_the_data_figure(tmp_path: Path):
     assert 'skipped' in result
     lines = data_section(result)
     assert lines[0] == SECTIONS[2] and any('Not measured' in line for line in lines)
+
+
+def test_batch_size_reads_every_collate_layout():
+    """Figure 9 divides times by this: default_collate, pseudo_collate (views-major) and plain batches."""
+    import torch
+    from mmengine.dataset import default_collate, pseudo_collate
+    from perf_views import batch_size
+    samples = [dict(inputs=[torch.zeros(3, 8, 8, dtype=torch.uint8), torch.zeros(3, 4, 4, dtype=torch.uint8)])
+               for _ in range(5)]
+    assert batch_size(default_collate(samples)['inputs']) == 5
+    assert batch_size(pseudo_collate(samples)['inputs']) == 5
+    single = [dict(inputs=[torch.zeros(3, 8, 8, dtype=torch.uint8)]) for _ in range(5)]
+    assert batch_size(pseudo_collate(single)['inputs']) == 5 and batch_size(default_collate(single)['inputs']) == 5
+    assert batch_size(torch.zeros(5, 3, 8, 8)) == 5
