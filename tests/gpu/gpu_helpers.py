@@ -1,10 +1,39 @@
-"""Small models and settings shared by the device tests (imported as ``gpu_helpers``)."""
+"""Fixtures, small models and settings shared by the device tests (imported as ``gpu_helpers``).
+
+The ``device`` fixture runs a test on the CPU and, where a GPU is present, on CUDA, so
+the CPU run (CI) exercises the same code as the GPU check (``benchmarks/gpu/check.sh``).
+Test modules import the fixtures by name (a ``conftest.py`` here would shadow the
+``conftest`` module other test folders import helpers from).
+"""
 from __future__ import annotations
 
+import pytest
 import torch
 from torch import nn
 
 from san_plugin.core import MetaConv2d, convert
+
+NO_GPU = not torch.cuda.is_available()
+
+
+@pytest.fixture(params=['cpu', pytest.param('cuda', marks=pytest.mark.skipif(NO_GPU, reason='needs a GPU'))])
+def device(request) -> str:
+    """The device a test runs on."""
+    return request.param
+
+
+@pytest.fixture
+def exact_convolutions():
+    """Deterministic cuDNN convolutions without TF32 for the duration of a test (bitwise comparisons)."""
+    saved = (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark,
+             torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+    torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        (torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark,
+         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32) = saved
 
 
 def autocast_dtype(device: str) -> torch.dtype:

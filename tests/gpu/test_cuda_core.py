@@ -1,7 +1,7 @@
 """The core layers on every device: MetaConv2d, PrivateBatchNorm2d, convert/bake, BN calibration.
 
 Each test runs on the CPU and, where a GPU is present, on CUDA (the ``device`` fixture of
-this folder's conftest). Only the public API of ``san_plugin.core`` is used.
+``gpu_helpers``). Only the public API of ``san_plugin.core`` is used.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from gpu_helpers import device, exact_convolutions  # noqa: F401  (fixtures)
 from gpu_helpers import autocast_dtype, tiny_cnn, tiny_san, tolerance
 from san_plugin.core import (MetaConv2d, PrivateBatchNorm2d, ScaleEncoding, bake, calibrate_bn, convert,
                              get_controller, san_resolution)

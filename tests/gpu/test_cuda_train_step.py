@@ -18,6 +18,7 @@ from mmpretrain.structures import DataSample
 from torch.nn import functional as F
 
 import san_plugin.mm  # noqa: F401  (registers SANClassifier & co.)
+from gpu_helpers import device, exact_convolutions  # noqa: F401  (fixtures)
 from gpu_helpers import autocast_dtype
 from san_plugin.core import MetaConv2d
 
