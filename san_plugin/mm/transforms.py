@@ -39,9 +39,9 @@ class MultiResolution(BaseTransform):
 
     **The paper's recipe and ours.** The official SAN code resizes every view from the
     crop with PIL *bilinear* and flips each view independently. ``views_from='crop'``
-    (the default here) resizes every view from the crop too, with ``backend`` bicubic
-    (antialiased with pillow), and shares one flip. The two other modes are our faster
-    variants, not the paper's:
+    (this transform's default) resizes every view from the crop too, with ``backend``
+    bicubic (antialiased with pillow), and shares one flip. The two other modes are our
+    faster variants, not the paper's (the ImageNet configs use ``largest_only``):
 
     - ``views_from='largest'``: one antialiased resize of the crop to the largest
       resolution, the smaller views made from that view with OpenCV (not antialiased).
@@ -64,7 +64,8 @@ class MultiResolution(BaseTransform):
         crop_ratio_range: area range of the crop, as in ``RandomResizedCrop``.
         aspect_ratio_range: aspect-ratio range of the crop.
         flip_prob: probability of a horizontal flip shared by all views.
-        largest_only: emit only the largest view (a list of one), see above.
+        largest_only: emit only the largest view (a list of one), see above; it takes
+            precedence over ``views_from``.
         views_from: ``'crop'`` (default) or ``'largest'``, see above.
         interpolation, backend: as in ``mmcv.imresize``.
 
