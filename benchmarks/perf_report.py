@@ -282,7 +282,8 @@ def views_section(result: dict | None) -> list[str]:
                 f"; other busy processes at the start: {'; '.join(meta['busy_start']) or 'none'}.", '']
     w, h = result['image_size']
     out += [f"{net['images']} generated photo-like JPEGs of {w}x{h} px (quality 90, {result['jpeg_kib']:.0f} KiB on "
-            f"average; ImageNet's JPEGs are larger on average, so decoding weighs more there), written by the benchmark to a temporary folder. Resolutions "
+            f"average; ImageNet's JPEGs are larger on average, so decoding weighs more there), written by the "
+            f"benchmark to a temporary folder. Resolutions "
             f"{net['resolutions']}, RandomResizedCrop area {tuple(net['crop_ratio_range'])}. "
             f"mmpretrain `CustomDataset` + torch `DataLoader` (batch {net['batch']}, num_workers={net['workers']}, "
             f"mmengine `default_collate`, persistent workers). The four loaders alternate, one pass each per round, "
