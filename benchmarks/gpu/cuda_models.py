@@ -1,0 +1,107 @@
+"""The classifiers, optimizer wrappers and device batches the CUDA benchmark compares.
+
+Every training variant is a ``SANClassifier`` around the same timm backbone with the same
+head, data preprocessor and training step, built as the ImageNet configs build it:
+
+- ``san``: the SAN (generated convolutions, private BN), kernels regenerated in the backward;
+- ``san_kept``: the same with ``regenerate_kernels=False`` (faster step, one more copy of the
+  conv weights at the peak);
+- ``shared``: shared convolutions, private BN (``convs='shared'``), same resolutions;
+- ``plain``: the unconverted network trained at the largest resolution alone.
+
+The SAN variants take one uint8 view per sample (``MultiResolution(largest_only=True)``) and
+make the smaller views on the device (``SANDataPreprocessor(resize_on_device=True)``).
+"""
+from __future__ import annotations
+
+import os
+import sys
+from typing import Sequence
+
+import torch
+from torch import nn
+
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from perf_common import MEAN, NUM_CLASSES, STD, timm_feature_width  # noqa: E402
+
+VARIANTS = ('san', 'san_kept', 'shared', 'plain')
+
+
+def build_variant(variant: str, model_name: str, resolutions: Sequence[int], device: str,
+                  channels_last: bool) -> nn.Module:
+    """One training variant (see the module docstring) on ``device``, in train mode."""
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS
+    import san_plugin.mm  # noqa: F401  (registers the SAN modules)
+
+    if variant not in VARIANTS:
+        raise ValueError(f'unknown variant {variant!r}; known: {VARIANTS}')
+    init_default_scope('mmpretrain')
+    resolutions = sorted(resolutions, reverse=True)
+    preprocessor = dict(type='SANDataPreprocessor', num_classes=NUM_CLASSES, mean=MEAN, std=STD, to_rgb=True,
+                        non_blocking=True)
+    if variant == 'plain':
+        resolutions, san = resolutions[:1], None
+    else:
+        san = dict(resolutions=resolutions, init='scratch', convs='shared' if variant == 'shared' else 'meta',
+                   regenerate_kernels=variant != 'san_kept')
+        preprocessor.update(resize_on_device=True, resolutions=resolutions)
+    model = MODELS.build(dict(
+        type='SANClassifier',
+        backbone=dict(type='TIMMBackbone', model_name=model_name, pretrained=False),
+        san=san,
+        neck=dict(type='GlobalAveragePooling'),
+        head=dict(type='SANClsHead', num_classes=NUM_CLASSES, in_channels=timm_feature_width(model_name),
+                  resolutions=resolutions),
+        data_preprocessor=preprocessor,
+        channels_last=channels_last))
+    model.init_weights()
+    return model.to(device).train()
+
+
+def optim_wrapper(model: nn.Module, device: str, amp: bool):
+    """SGD (momentum 0.9, wd 1e-4) in the wrapper ``tools/train.py`` picks: ``OptimWrapper`` for fp32;
+    with ``amp``, mmengine's ``AmpOptimWrapper`` (fp16, dynamic loss scale) on a GPU or
+    ``CPUAmpOptimWrapper`` (bf16) on the CPU."""
+    from mmengine.optim import AmpOptimWrapper, OptimWrapper
+    from san_plugin.mm import CPUAmpOptimWrapper
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
+    if not amp:
+        return OptimWrapper(optimizer=optimizer)
+    if device == 'cuda':
+        return AmpOptimWrapper(optimizer=optimizer, loss_scale='dynamic')
+    return CPUAmpOptimWrapper(optimizer=optimizer)
+
+
+def amp_name(device: str, amp: bool) -> str:
+    if not amp:
+        return 'fp32'
+    return 'fp16 autocast + dynamic loss scale (AmpOptimWrapper)' if device == 'cuda' else \
+        'bf16 autocast (CPUAmpOptimWrapper)'
+
+
+def device_batch(size: int, batch: int, device: str, seed: int = 0) -> dict:
+    """One uint8 ``(N, 3, size, size)`` view already on ``device`` (as ``default_collate`` gives it) and labels.
+
+    Kept on the device so that the step times measure the model, not the host-to-device copy
+    (the loader figure measures that side).
+    """
+    from mmpretrain.structures import DataSample
+    gen = torch.Generator().manual_seed(seed)
+    view = torch.randint(0, 256, (batch, 3, size, size), generator=gen, dtype=torch.uint8).to(device)
+    return {'inputs': [view], 'data_samples': [DataSample().set_gt_label(i % NUM_CLASSES) for i in range(batch)]}
+
+
+def state_bytes(model: nn.Module, optimizer: torch.optim.Optimizer) -> int:
+    """Bytes of the parameters, buffers and optimizer state (what a step's peak sits on)."""
+    tensors = list(model.parameters()) + list(model.buffers())
+    for state in optimizer.state.values():
+        tensors += [v for v in state.values() if isinstance(v, torch.Tensor)]
+    return sum(t.numel() * t.element_size() for t in tensors)
+
+
+def plain_timm(model_name: str, device: str, channels_last: bool) -> nn.Module:
+    """The original timm network (1000 classes), eval mode, for the latency figures."""
+    import timm
+    model = timm.create_model(model_name, pretrained=False, num_classes=NUM_CLASSES).to(device).eval()
+    return model.to(memory_format=torch.channels_last) if channels_last else model
