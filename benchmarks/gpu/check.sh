@@ -21,17 +21,20 @@
 # demo_gpu.md, demo_gpu.json, demo_logs.txt, perf_cuda.md, perf_cuda.json (the dry run writes
 # perf_cuda_dryrun_cpu.md/.json instead: a CPU run never produces perf_cuda.md).
 # Options: --device cuda|cpu (default cuda), --tiny (small sizes), --budget SECONDS (whole run; default
-# 420 on a GPU, 2400 for --tiny). Env: OUT (default /tmp/san_gpu_check), PYTHON.
+# 420 on a GPU, 2400 for --tiny), --steps LIST (of tests,demo,perf,compile; default all: a rerun of some;
+# setup always runs). Env: OUT (default /tmp/san_gpu_check), PYTHON.
 set -uo pipefail
 
 DEVICE=cuda
 TINY=0
 BUDGET=
+WANTED=tests,demo,perf,compile
 while [ $# -gt 0 ]; do
     case "$1" in
         --device) DEVICE=$2; shift 2 ;;
         --tiny) TINY=1; shift ;;
         --budget) BUDGET=$2; shift 2 ;;
+        --steps) WANTED=$2; shift 2 ;;
         *) echo "unknown argument: $1 (see the header of $0)" >&2; exit 2 ;;
     esac
 done
@@ -68,6 +71,10 @@ left() { echo $((DEADLINE - $(date +%s) - RESERVE)); }
 # timeout (the whole process group is killed at the limit), output to the terminal and the log.
 run_step() {
     local name=$1 cap=$2 min=$3 fn=$4 limit rc status t0
+    case ",$WANTED," in
+        *",$name,"*) ;;
+        *) say "=== $name: not requested (--steps $WANTED)"; return 0 ;;
+    esac
     limit=$(left)
     [ "$limit" -gt "$cap" ] && limit=$cap
     if [ "$limit" -lt "$min" ]; then
@@ -214,7 +221,7 @@ export -f step_tests step_demo step_perf step_compile
 say "GPU check of san_plugin: device=$DEVICE tiny=$TINY budget=${BUDGET} s OUT=$OUT work=$WORK ($(date -u '+%Y-%m-%d %H:%M UTC'))"
 say "git: $(git rev-parse --short HEAD 2> /dev/null || echo unknown) $(git status --porcelain 2> /dev/null | wc -l) changed file(s)"
 setup
-start_demo_data
+case ",$WANTED," in *,demo,*) start_demo_data ;; esac
 if [ "$TINY" = 1 ]; then
     run_step tests 600 30 step_tests
     run_step demo 900 60 step_demo
@@ -226,7 +233,7 @@ else
     run_step perf 200 60 step_perf
     run_step compile 300 90 step_compile
 fi
-kill "$DEMO_DATA_PID" 2> /dev/null
+[ -n "${DEMO_DATA_PID:-}" ] && kill "$DEMO_DATA_PID" 2> /dev/null
 wait 2> /dev/null
 
 say ""

@@ -104,7 +104,7 @@ def latency(model_name: str, resolutions: Sequence[int], size: int, batches: Seq
     from san_plugin.core import bake, convert
     original = plain_timm(model_name, device, channels_last)
     san, _ = convert(copy.deepcopy(original), list(resolutions), init='pretrained')
-    san.eval()
+    san.to(device).eval()
     baked = bake(san, size).eval()
     nets = dict(original=original, san=san, baked=baked)
     out: dict = dict(resolution=size, rows=[])
