@@ -59,17 +59,17 @@ def build_variant(variant: str, model_name: str, resolutions: Sequence[int], dev
     return model.to(device).train()
 
 
-def optim_wrapper(model: nn.Module, device: str, amp: bool):
+def optim_wrapper(model: nn.Module, device: str, amp: bool, loss_scale: str | float = 'dynamic'):
     """SGD (momentum 0.9, wd 1e-4) in the wrapper ``tools/train.py`` picks: ``OptimWrapper`` for fp32;
-    with ``amp``, mmengine's ``AmpOptimWrapper`` (fp16, dynamic loss scale) on a GPU or
-    ``CPUAmpOptimWrapper`` (bf16) on the CPU."""
+    with ``amp``, mmengine's ``AmpOptimWrapper`` (fp16, ``loss_scale``: dynamic by default) on a GPU
+    or ``CPUAmpOptimWrapper`` (bf16, no scaling) on the CPU."""
     from mmengine.optim import AmpOptimWrapper, OptimWrapper
     from san_plugin.mm import CPUAmpOptimWrapper
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
     if not amp:
         return OptimWrapper(optimizer=optimizer)
     if device == 'cuda':
-        return AmpOptimWrapper(optimizer=optimizer, loss_scale='dynamic')
+        return AmpOptimWrapper(optimizer=optimizer, loss_scale=loss_scale)
     return CPUAmpOptimWrapper(optimizer=optimizer)
 
 

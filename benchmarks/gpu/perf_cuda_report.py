@@ -14,6 +14,10 @@ def _f(value, digits: int = 3) -> str:
     return str(value)
 
 
+def _scale(value) -> str:
+    return '-' if value is None else f'{value:g}'
+
+
 def _met(flag, dry: bool) -> str:
     """'met' / 'missed' for a GPU figure; '-' where there is no target or the run was the CPU dry run."""
     if flag is None or dry:
@@ -61,8 +65,12 @@ def summary(results: dict) -> list[str]:
                      f'<= {TARGETS["step_vs_shared"]}', met(train['kept_vs_shared'] <= TARGETS['step_vs_shared'])))
     mem = results.get('memory')
     if mem and mem.get('measured'):
-        rows.append((f'peak train memory, SAN / one plain step at {max(s["resolutions"])}, batch {mem["batch"]}',
-                     _f(mem['vs_plain']['san']), f'<= {TARGETS["memory_vs_plain"]}', met(mem['met'])))
+        rows.append((f'peak train memory of a step, SAN / one plain step at {max(s["resolutions"])}, batch '
+                     f'{mem["batch"]}', _f(mem['vs_plain']['san']), f'<= {TARGETS["memory_vs_plain"]}', met(mem['met'])))
+        rows.append(('same with `regenerate_kernels=False`', _f(mem['vs_plain']['san_kept']),
+                     f'<= {TARGETS["memory_vs_plain"]}', met(mem['vs_plain']['san_kept'] <= TARGETS['memory_vs_plain'])))
+        rows.append(('same, step + parameters, buffers and optimizer state (the SAN has W and B per conv)',
+                     _f(mem['total_vs_plain']['san']), '', '-'))
     for row in (results.get('latency') or {}).get('rows', []):
         rows.append((f'eval latency, SAN / original, {row["precision"]}, batch {row["batch"]}',
                      _f(row['san_vs_original']), f'<= {TARGETS["latency_vs_original"]}', met(row['met'])))
@@ -97,7 +105,7 @@ def train_section(results: dict) -> list[str]:
     for train in results.get('train', []):
         for variant, seconds in train['seconds'].items():
             lines.append(f'| {train["batch"]} | {variant} | {seconds * 1000:.1f} | {train["images_per_s"][variant]:.0f} '
-                         f'| {train["spread"][variant]:.1%} | {_f(train["loss_scales"].get(variant))} |')
+                         f'| {train["spread"][variant]:.1%} | {_scale(train["loss_scales"].get(variant))} |')
         lines.append(f'| {train["batch"]} | SAN step / plain step, over the FLOPs ratio | '
                      f'{_f(train["step_vs_flops"])} | | | |')
         if not train['finite']:
@@ -112,13 +120,15 @@ def memory_section(results: dict) -> list[str]:
     if not mem.get('measured'):
         return ['## Peak memory', '', f'Not measured: {mem["reason"]}.', '']
     lines = ['## Peak memory', '',
-             f'One training step of each variant alone, batch {mem["batch"]}: its state (parameters, buffers, '
-             f'optimizer) plus what `torch.cuda.max_memory_allocated` rose by during the step. `san_summed` is the '
-             f'SAN with one backward of the summed loss (every resolution\'s graph alive until then).', '',
-             '| variant | state MiB | step MiB | total MiB | / plain |', '|---|---:|---:|---:|---:|']
+             f'One training step of each variant, batch {mem["batch"]}: `step` is what `torch.cuda.max_memory_allocated` '
+             f'rose by during the step over what was allocated before it (as the CPU figure: activations, gradients, '
+             f'autocast copies), `total` adds the variant\'s own state (parameters, buffers, optimizer). `san_summed` '
+             f'is the SAN with one backward of the summed loss (every resolution\'s graph alive until then).', '',
+             '| variant | state MiB | step MiB | total MiB | step / plain | total / plain |',
+             '|---|---:|---:|---:|---:|---:|']
     for name, v in mem['variants'].items():
         lines.append(f'| {name} | {v["state_mib"]:.0f} | {v["step_mib"]:.0f} | {v["total_mib"]:.0f} | '
-                     f'{mem["vs_plain"][name]:.3f} |')
+                     f'{mem["vs_plain"][name]:.3f} | {mem["total_vs_plain"][name]:.3f} |')
     return lines + ['']
 
 

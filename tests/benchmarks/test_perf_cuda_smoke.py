@@ -77,7 +77,8 @@ def synthetic_cuda_results() -> dict:
         memory=dict(measured=True, batch=8, met=True,
                     variants={k: dict(state_mib=1.0, step_mib=2.0, total_mib=3.0) for k in
                               ('san', 'san_kept', 'shared', 'plain', 'san_summed')},
-                    vs_plain={k: 1.0 for k in ('san', 'san_kept', 'shared', 'plain', 'san_summed')}),
+                    vs_plain={k: 1.0 for k in ('san', 'san_kept', 'shared', 'plain', 'san_summed')},
+                    total_vs_plain={k: 1.0 for k in ('san', 'san_kept', 'shared', 'plain', 'san_summed')}),
         latency=dict(resolution=224, rows=[dict(precision='fp16 autocast', batch=1,
                                                 ms=dict(original=1.0, san=1.02, baked=1.0),
                                                 spread={}, san_vs_original=1.02, baked_vs_original=1.0, met=True,
