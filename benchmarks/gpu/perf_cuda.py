@@ -166,9 +166,14 @@ def run_sections(names: list[str], s: Settings, device: str, results: dict, save
             results['loader'] = figure
         attempt('loader', loader)
     if 'compile' in names:
-        attempt('compile', lambda: results.__setitem__('compile', sections.compiled_step(
-            s.compile_model, s.resolutions, s.train_batches[0], device, s.amp, s.channels_last,
-            s.compile_backend, s.compile_repeats)))
+        def compiled() -> None:
+            figure = results['compile'] = sections.compiled_step(
+                s.compile_model, s.resolutions, s.train_batches[0], device, s.amp, s.channels_last,
+                s.compile_backend, s.compile_repeats)
+            if figure['parameters_not_updated_count']:
+                raise RuntimeError(f'the compiled step left {figure["parameters_not_updated_count"]} parameters '
+                                   f'unchanged that the eager step updated, e.g. {figure["parameters_not_updated"][:3]}')
+        attempt('compile', compiled)
 
 
 def write_atomically(path: str, text: str) -> None:

@@ -80,6 +80,8 @@ def summary(results: dict) -> list[str]:
     if comp:
         rows.append((f'`torch.compile` ({comp["backend"]}) step / eager step, {comp["model"]} SAN, batch {comp["batch"]}',
                      _f(comp['ratio']), '', '-'))
+        rows.append(('the compiled step updates every parameter the eager step updates',
+                     _f(not comp['parameters_not_updated_count']), 'yes', met(not comp['parameters_not_updated_count'])))
     loader = results.get('loader')
     if loader and loader.get('vs_step') is not None:
         rows.append((f'loader images/s ({loader["workers"]} workers) / SAN step images/s, batch {loader["batch"]}',
