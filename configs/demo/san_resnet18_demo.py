@@ -15,12 +15,14 @@ model = dict(
               loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
               distill=dict(type='ScaleDistillationLoss', mode='all_pairs', temperature=1.0, loss_weight=1.0),
               topk=(1, 5)))
+# The workers make the 64 px view only; the preprocessor makes the smaller ones (antialiased bicubic),
+# the fastest mode on the CPU too (figure 9 of benchmarks/results/perf_cpu.md).
 data_preprocessor = dict(type='SANDataPreprocessor', num_classes=num_classes, mean=[127.5, 127.5, 127.5],
-                         std=[64.0, 64.0, 64.0], to_rgb=True)
+                         std=[64.0, 64.0, 64.0], to_rgb=True, resize_on_device=True, resolutions=resolutions)
 
 train_pipeline = [
     dict(type='SafeLoadImageFromFile'),
-    dict(type='MultiResolution', resolutions=resolutions, crop_ratio_range=(0.35, 1.0)),
+    dict(type='MultiResolution', resolutions=resolutions, crop_ratio_range=(0.35, 1.0), largest_only=True),
     dict(type='PackInputs'),
 ]
 val_pipeline = [

@@ -46,6 +46,7 @@ def tiny_cfg_options(data_root: Path, resolutions=TINY_RESOLUTIONS, num_classes:
         f'train_dataloader.dataset.data_root={data_root}', f'val_dataloader.dataset.data_root={data_root}',
         f'test_dataloader.dataset.data_root={data_root}',
         f'model.head.num_classes={num_classes}', f'data_preprocessor.num_classes={num_classes}',
+        f'data_preprocessor.resolutions={res}',
         'model.backbone.base_channels=8', 'model.backbone.stem_channels=8', 'model.head.in_channels=64',
         f'model.san.resolutions={res}', f'model.head.resolutions={res}',
         f'train_dataloader.dataset.pipeline.1.resolutions={res}',

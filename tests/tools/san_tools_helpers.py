@@ -46,7 +46,7 @@ model = dict(
     backbone=dict(depth=18, base_channels=8, stem_channels=8),
     san=dict(resolutions=resolutions),
     head=dict(num_classes=2, in_channels=64, resolutions=resolutions, topk=(1, )))
-data_preprocessor = dict(num_classes=2)
+data_preprocessor = dict(num_classes=2, resolutions=resolutions)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     {train_views},

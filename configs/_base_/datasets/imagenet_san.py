@@ -12,24 +12,26 @@ data_preprocessor = dict(type='SANDataPreprocessor', num_classes=1000, mean=[123
                          std=[58.395, 57.12, 57.375], to_rgb=True, resize_on_device=True, resolutions=resolutions,
                          non_blocking=True)
 train_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='SafeLoadImageFromFile'),
     dict(type='MultiResolution', resolutions=resolutions, largest_only=True),
     dict(type='PackInputs'),
 ]
 val_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='SafeLoadImageFromFile'),
     dict(type='MultiResolutionTest', resolutions=resolutions),
     dict(type='PackInputs'),
 ]
 # Single-resolution test (tools/test.py --resolution S rewrites the two resize steps).
 test_pipeline = [
-    dict(type='LoadImageFromFile'),
+    dict(type='SafeLoadImageFromFile'),
     dict(type='ResizeEdge', scale=256, edge='short', backend='pillow', interpolation='bicubic'),
     dict(type='CenterCrop', crop_size=224),
     dict(type='PackInputs'),
 ]
+# default_collate stacks each view in the workers; pinned memory makes the copy to the GPU asynchronous
+# (tools/train.py sets both anyway; this makes MMPretrain's own tools do the same).
 train_dataloader = dict(
-    batch_size=32, num_workers=5, persistent_workers=True,
+    batch_size=32, num_workers=5, persistent_workers=True, pin_memory=True, collate_fn=dict(type='default_collate'),
     dataset=dict(type=dataset_type, data_root=data_root, split='train', pipeline=train_pipeline),
     sampler=dict(type='DefaultSampler', shuffle=True))
 val_dataloader = dict(

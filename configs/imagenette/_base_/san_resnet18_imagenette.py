@@ -13,13 +13,17 @@ model = dict(
               loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
               distill=dict(type='ScaleDistillationLoss', mode='all_pairs', temperature=1.0, loss_weight=1.0),
               topk=(1, 5)))
+# The workers make the 64 px view only; the preprocessor makes the smaller ones (antialiased bicubic),
+# the fastest mode on the CPU (figure 9 of benchmarks/results/perf_cpu.md). Runs before 2026-12-02
+# (issue 7's table, issue 18's sweep) resized every view from the crop: MultiResolution without
+# largest_only, no resize_on_device.
 data_preprocessor = dict(type='SANDataPreprocessor', num_classes={{_base_.num_classes}}, mean={{_base_.mean}},
-                         std={{_base_.std}}, to_rgb=True)
+                         std={{_base_.std}}, to_rgb=True, resize_on_device=True, resolutions=resolutions)
 
 train_pipeline = [
     dict(type='SafeLoadImageFromFile'),
     dict(type='MultiResolution', resolutions=resolutions, crop_ratio_range={{_base_.crop_ratio_range}},
-         backend='pillow', interpolation='bicubic'),
+         backend='pillow', interpolation='bicubic', largest_only=True),
     dict(type='PackInputs'),
 ]
 val_pipeline = [
