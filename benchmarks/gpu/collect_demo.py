@@ -6,8 +6,8 @@
 Each ``WORK_DIR`` is a ``tools/train.py`` work dir of ``benchmarks/gpu/demo_gpu.py``: its
 newest ``*/vis_data/scalars.json`` gives the last validation (``accuracy/top1_<S>``) and
 ``loss_scale.json`` (``LossScaleRecorderHook``) the loss and loss scale of every iteration.
-``--reference`` adds the committed CPU run of the same config and seed (the diagonal of its
-sweep: each training resolution with its own branch). Exits 1 if a run has no validation
+``--reference`` adds the committed CPU run of the demo (seed 0; the diagonal of its sweep:
+each training resolution with its own branch), made with the demo config of its day. Exits 1 if a run has no validation
 or a non-finite loss.
 """
 from __future__ import annotations
@@ -114,8 +114,8 @@ def render(runs: list[dict], reference: dict[str, float] | None, reference_path:
                      f'{len(run.get("non_finite_losses", [])) if "iterations" in run else "-"} | {changes} | '
                      f'{len(run.get("scale_decreases", [])) if "iterations" in run else "-"} |')
     if reference_path:
-        lines += ['', f'CPU fp32 (committed): the diagonal of `{reference_path}` (same config and seed, trained on '
-                      f'the CPU).']
+        lines += ['', f'CPU fp32 (committed): the diagonal of `{reference_path}`, seed 0, trained on the CPU with the '
+                      f'demo config as it was then (a later change of the config makes it a different recipe).']
     problems = [f'{run["name"]}: {p}' for run in runs for p in run['problems']]
     lines += ['', 'Problems: ' + ('; '.join(problems) if problems else 'none') + '.', '']
     return '\n'.join(lines)
