@@ -268,7 +268,11 @@ class ScaleController(nn.Module):
 
     def activate(self, size: int) -> None:
         """Makes ``size`` the active resolution of every layer of this model."""
-        self.branch, self.eps = self.resolve(size)
+        branch, eps = self.resolve(size)
+        # Plain attribute writes, not the ``branch`` property setter: torch 2.11's compiler
+        # does not see the setter's write of ``branch_key``, and a compiled SAN then trains
+        # the first resolution's BN branch at every resolution (torch 2.14 is not affected).
+        self._branch, self.branch_key, self.eps = branch, branch_key(branch), eps
 
     def on_model_input(self, module: nn.Module, args: tuple) -> None:
         """Forward pre-hook of the converted model: reads the resolution from the input."""
