@@ -15,3 +15,4 @@ except ImportError as error:  # timm is optional for the core
 __version__ = '0.1.0'
 __all__ = ['ConversionReport', 'MetaConv2d', 'PrivateBatchNorm2d', 'ScaleEncoding', 'bake', 'convert',
            'get_controller', 'san_resolution', 'scale_distillation_loss', 'set_mode']
+from .zoo import from_official  # noqa: E402,F401  (the paper's released checkpoints)
