@@ -7,6 +7,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 import san_plugin.mm  # noqa: F401  (registers the transforms and datasets)
@@ -170,14 +171,19 @@ def test_bad_resolution_sets_in_configs_are_refused_naming_the_value(resolutions
         MODELS.build(dict(type='SANDataPreprocessor', resize_on_device=True, resolutions=resolutions))
 
 
+@MODELS.register_module(name='SANTestUnknownConv', force=True)
+class UnknownConv(torch.nn.Conv2d):
+    """A convolution type the converter has never been taught (it could compute anything)."""
+
+
 @pytest.mark.parametrize('backbone, layer', [
-    (dict(type='ResNet', depth=18, base_channels=8, stem_channels=8, conv_cfg=dict(type='Conv2dAdaptivePadding')),
+    (dict(type='ResNet', depth=18, base_channels=8, stem_channels=8, conv_cfg=dict(type='SANTestUnknownConv')),
      'conv1'),
-    (dict(type='EfficientNet', arch='b0'), 'layers.0.conv'),
+    (dict(type='MobileNetV2', widen_factor=0.25, conv_cfg=dict(type='SANTestUnknownConv')), 'conv1.conv'),
 ])
 def test_unconvertible_backbone_is_refused_naming_layer_and_type(backbone, layer):
     with pytest.raises(TypeError) as error:
         san_model(backbone=backbone)
     message = str(error.value)
     assert f'cannot convert backbone {backbone["type"]} to a SAN' in message
-    assert f"layer '{layer}' is a mmcv.cnn.bricks.conv2d_adaptive_padding.Conv2dAdaptivePadding" in message
+    assert f"layer '{layer}' is a {UnknownConv.__module__}.UnknownConv" in message
