@@ -111,10 +111,12 @@ def is_image_loader(step: dict) -> bool:
 
 
 def set_model_resolution(cfg: Config, resolution: int, crop_ratio: float) -> None:
-    """Rewrites the test pipeline's resize steps for one resolution."""
+    """Rewrites the test pipeline's resize steps for one resolution, with the config's
+    ``eval_resize`` options if it has them (``backend``, ``interpolation``, ``rounding``; see
+    ``transforms.eval_resize_steps``)."""
     from .transforms import eval_resize_steps
     pipeline = cfg.test_dataloader.dataset.pipeline
-    steps = eval_resize_steps(resolution, crop_ratio)
+    steps = eval_resize_steps(resolution, crop_ratio, **dict(cfg.get('eval_resize') or {}))
     kept = [t for t in pipeline if t['type'] not in ('ResizeEdge', 'CenterCrop', 'Resize', 'MultiResolutionTest')]
     load_index = next((i for i, t in enumerate(kept) if is_image_loader(t)), 0)
     cfg.test_dataloader.dataset.pipeline = kept[:load_index + 1] + steps + kept[load_index + 1:]

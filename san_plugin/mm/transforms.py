@@ -18,13 +18,25 @@ from san_plugin.core.scale import validate_resolutions
 TEST_CROP_RATIO = 0.875
 
 
+SHORT_SIDE_ROUNDING = ('round', 'floor')
+
+
 def eval_resize_steps(resolution: int, crop_ratio: float = TEST_CROP_RATIO, backend: str = 'pillow',
-                      interpolation: str = 'bicubic') -> list[dict]:
+                      interpolation: str = 'bicubic', rounding: str = 'round') -> list[dict]:
     """The standard evaluation steps at one resolution: resize the short side to
-    ``S / crop_ratio``, center-crop ``S`` (antialiased by the pillow backend)."""
+    ``S / crop_ratio``, center-crop ``S`` (antialiased by the pillow backend).
+
+    ``rounding='floor'`` truncates ``S / crop_ratio`` as torchvision's ``Resize(int(S / 0.875))``
+    of the official SAN code does (160 px: 182, not 183). A config can set these options for
+    ``tools/test.py --resolution`` and the sweeps with a top-level
+    ``eval_resize = dict(interpolation='bilinear', rounding='floor')``.
+    """
+    if rounding not in SHORT_SIDE_ROUNDING:
+        raise ValueError(f'rounding must be one of {SHORT_SIDE_ROUNDING}, got {rounding!r}')
+    short = resolution / crop_ratio
     return [
-        dict(type='ResizeEdge', scale=int(round(resolution / crop_ratio)), edge='short', backend=backend,
-             interpolation=interpolation),
+        dict(type='ResizeEdge', scale=int(short) if rounding == 'floor' else int(round(short)), edge='short',
+             backend=backend, interpolation=interpolation),
         dict(type='CenterCrop', crop_size=resolution),
     ]
 
@@ -149,9 +161,10 @@ class MultiResolutionTest(BaseTransform):
     """
 
     def __init__(self, resolutions: Iterable[int], crop_ratio: float = TEST_CROP_RATIO, backend: str = 'pillow',
-                 interpolation: str = 'bicubic') -> None:
+                 interpolation: str = 'bicubic', rounding: str = 'round') -> None:
         self.resolutions = validate_resolutions(resolutions, 'MultiResolutionTest resolutions')
-        self.steps = {s: Compose([TRANSFORMS.build(step) for step in eval_resize_steps(s, crop_ratio, backend, interpolation)])
+        self.steps = {s: Compose([TRANSFORMS.build(step)
+                                  for step in eval_resize_steps(s, crop_ratio, backend, interpolation, rounding)])
                       for s in self.resolutions}
 
     def transform(self, results: dict) -> dict:

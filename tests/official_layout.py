@@ -7,8 +7,8 @@ meta learners (``<name>.weight`` ``(n, 1)``, ``<name>.bias`` ``(n,)``), batch no
 (``<name>.module.*``); the ResNet blocks also hold their dead ``downsample`` modules. Every
 BN branch gets its own random statistics, so a wrong branch or encoding shows in the logits.
 
-Test modules import it as ``official_layout``; the structure descriptions are shared with
-``official_reference``.
+Test modules import it as ``official_layout`` (``tests/`` is on ``sys.path`` through its conftest);
+``official_reference`` shares its structure descriptions.
 """
 from __future__ import annotations
 

@@ -6,7 +6,7 @@ reshaped to ``(out, in / groups, kh, kw)``), the ``i``-th BN of every ``BatchNor
 (eval mode, eps 1e-5), the shared layers' own weights, and the official block structure. It
 never touches our converter or timm, so it checks them from outside.
 
-Test modules import it as ``official_reference``.
+Test modules import it as ``official_reference`` (``tests/`` is on ``sys.path`` through its conftest).
 """
 from __future__ import annotations
 

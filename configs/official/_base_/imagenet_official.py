@@ -1,0 +1,46 @@
+# ImageNet as the official SAN code (d-li14/SAN, utils/dataloaders.py, PyTorch loader) feeds it, for
+# evaluating the released checkpoints. Read from that file: images decoded with PIL (ImageFolder),
+# `ToTensor()` only (inputs in [0, 1], no mean/std); evaluation `Resize(int(S / 0.875))` (the short side,
+# floored, PIL bilinear) then `CenterCrop(S)`; training views each resized from one random crop (bilinear).
+# Not verifiable here: that file imports its transforms and ImageFolder from utils/transforms.py and
+# utils/folder.py, which the stored copy of the repository lacks (assumed: torchvision's behaviour).
+dataset_type = 'ImageNet'
+data_root = 'data/imagenet'
+resolutions = [224, 192, 160, 128, 96]
+# x / 255 on RGB: what ToTensor() gives (mmcv decodes BGR, to_rgb flips it).
+data_preprocessor = dict(type='SANDataPreprocessor', num_classes=1000, mean=[0.0, 0.0, 0.0],
+                         std=[255.0, 255.0, 255.0], to_rgb=True)
+# tools/test.py --resolution S and tools/eval_resolutions.py rebuild the test resize with these options.
+eval_resize = dict(backend='pillow', interpolation='bilinear', rounding='floor')
+# Every view resized from the crop with PIL bilinear, as the official code; one flip shared by all
+# views here (the official code flips each view independently).
+train_pipeline = [
+    dict(type='SafeLoadImageFromFile', imdecode_backend='pillow'),
+    dict(type='MultiResolution', resolutions=resolutions, interpolation='bilinear'),
+    dict(type='PackInputs'),
+]
+val_pipeline = [
+    dict(type='SafeLoadImageFromFile', imdecode_backend='pillow'),
+    dict(type='MultiResolutionTest', resolutions=resolutions, interpolation='bilinear', rounding='floor'),
+    dict(type='PackInputs'),
+]
+test_pipeline = [
+    dict(type='SafeLoadImageFromFile', imdecode_backend='pillow'),
+    dict(type='ResizeEdge', scale=256, edge='short', backend='pillow', interpolation='bilinear'),  # int(224 / 0.875)
+    dict(type='CenterCrop', crop_size=224),
+    dict(type='PackInputs'),
+]
+train_dataloader = dict(
+    batch_size=32, num_workers=5, persistent_workers=True, pin_memory=True, collate_fn=dict(type='default_collate'),
+    dataset=dict(type=dataset_type, data_root=data_root, split='train', pipeline=train_pipeline),
+    sampler=dict(type='DefaultSampler', shuffle=True))
+val_dataloader = dict(
+    batch_size=32, num_workers=5, persistent_workers=True,
+    dataset=dict(type=dataset_type, data_root=data_root, split='val', pipeline=val_pipeline),
+    sampler=dict(type='DefaultSampler', shuffle=False))
+val_evaluator = dict(type='ResolutionAccuracy', topk=(1, 5))
+test_dataloader = dict(
+    batch_size=32, num_workers=5, persistent_workers=True,
+    dataset=dict(type=dataset_type, data_root=data_root, split='val', pipeline=test_pipeline),
+    sampler=dict(type='DefaultSampler', shuffle=False))
+test_evaluator = dict(type='Accuracy', topk=(1, 5))
