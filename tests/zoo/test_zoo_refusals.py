@@ -6,6 +6,7 @@ import re
 
 import pytest
 import torch
+import torchvision
 
 from official_layout import official_mobilenetv2_state, official_state
 from san_plugin import from_official
@@ -57,7 +58,7 @@ def test_a_missing_key_is_refused_and_nothing_is_loaded():
 
 
 def test_a_baseline_is_refused_with_the_baseline_loader_named():
-    baseline = {f'module.{k}': v for k, v in __import__('torchvision').models.resnet18().state_dict().items()}
+    baseline = {f'module.{k}': v for k, v in torchvision.models.resnet18().state_dict().items()}
     with pytest.raises(OfficialCheckpointError, match=r"no BatchNorm2dParallel branch.*baseline_from_official"):
         from_official(baseline, 'resnet18')
 
