@@ -139,6 +139,13 @@ class MetaConv2d(nn.Module):
         self.host_type = type(conv)
         self.meta = build_kernel_generator(conv.weight.detach(), meta_hidden)
         self.bias = None if conv.bias is None else nn.Parameter(conv.bias.detach().clone())
+        # The host's other parameters (e.g. timm ScaledStdConv2d's gain) stay shared, under their own names.
+        self.host_parameters = tuple(name for name, param in conv._parameters.items()
+                                     if name not in ('weight', 'bias') and param is not None)
+        for name in self.host_parameters:
+            if hasattr(self, name):
+                raise ValueError(f'{type(conv).__name__} has a parameter {name!r} that MetaConv2d cannot keep')
+            self.register_parameter(name, nn.Parameter(conv._parameters[name].detach().clone()))
         object.__setattr__(self, '_template', _weightless_copy(conv))
         object.__setattr__(self, '_controller', controller)
         object.__setattr__(self, '_kernel_op', kernel_op)
@@ -170,21 +177,29 @@ class MetaConv2d(nn.Module):
             self._cache, self._cache_key = meta(eps), key
         return self._cache
 
+    def _live_template(self) -> nn.Module:
+        """The weightless template, holding this layer's current host parameters (if any)."""
+        template = self._template
+        for name in self.host_parameters:
+            template._parameters[name] = self._parameters[name]
+        return template
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        template = self._live_template() if self.host_parameters else self._template
         if not (self.training or torch.is_grad_enabled()):
-            return self._kernel_op(self._template, x, self._cached_kernel(self._controller.eps), self.bias)
+            return self._kernel_op(template, x, self._cached_kernel(self._controller.eps), self.bias)
         kernel = self.meta(self._controller.eps)
         # Under torch.compile the compiler plans what to save (or recompute) for the backward itself.
         if torch.compiler.is_compiling() or not (
                 kernel.requires_grad and self._controller.regenerate_kernels and _may_install_saved_tensor_hooks()):
-            return self._kernel_op(self._template, x, kernel, self.bias)
+            return self._kernel_op(template, x, kernel, self.bias)
         # Autograd would keep every layer's generated kernel (under autocast: its low-precision
         # copy) alive until its backward (one extra copy of all conv weights at the peak): save
         # (meta learner, eps) instead and regenerate the kernel, bit for bit, when the backward
         # needs it (``controller.regenerate_kernels = False`` keeps the kernel instead: faster,
         # more memory).
         with torch.autograd.graph.saved_tensors_hooks(*_regenerating_hooks(self.meta, self._controller.eps, kernel)):
-            return self._kernel_op(self._template, x, kernel, self.bias)
+            return self._kernel_op(template, x, kernel, self.bias)
 
     def to_host(self, eps: float) -> nn.Module:
         """A layer of the original class holding the kernel for ``eps``."""
@@ -193,6 +208,8 @@ class MetaConv2d(nn.Module):
             host.weight = nn.Parameter(self.meta(eps).detach().clone())
             if 'bias' in host._parameters:
                 host.bias = None if self.bias is None else nn.Parameter(self.bias.detach().clone())
+            for name in self.host_parameters:
+                setattr(host, name, nn.Parameter(self._parameters[name].detach().clone()))
         return host.train(self.training)
 
     def train(self, mode: bool = True) -> 'MetaConv2d':  # .data writes bump no version counter

@@ -1,6 +1,7 @@
 """MMPretrain/mmengine glue. Load with ``custom_imports = dict(imports=['san_plugin.mm'])``."""
 from .amp import CPUAmpOptimWrapper
 from .checkpoint import install_atomic_checkpoint_saving, register_safe_checkpoint_loader
+from . import conv_kinds  # noqa: F401  (registers mmcv's Conv2dAdaptivePadding)
 from .classifier import NonFiniteLossError, SANClassifier
 from .head import SANClsHead
 from .hooks import RandomStateHook
