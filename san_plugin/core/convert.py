@@ -13,8 +13,9 @@ from torch import nn
 
 from .conv_kinds import is_convolution, kernel_op_for
 from .meta_conv import MetaConv2d
-from .private_norm import PrivateBatchNorm2d, branch_key
-from .scale import ScaleController, ScaleEncoding, SANMetadataError, check_metadata
+from .private_norm import PrivateBatchNorm2d
+from .scale import (ResolutionPlan, ScaleController, ScaleEncoding, SANMetadataError, check_metadata,
+                    nearest_resolution)
 
 CONTROLLER_NAME = 'san'
 INITS = ('pretrained', 'scratch')
@@ -236,11 +237,11 @@ def add_calibrated_branches(model: nn.Module, resolutions: Iterable[int]) -> lis
     branch until calibrated (see ``san_plugin.core.calibrate``).
     """
     controller = get_controller(model)
-    new = [int(r) for r in resolutions if int(r) not in controller.branches()]
+    new = [int(r) for r in resolutions if int(r) not in controller.bn_resolutions]
     for resolution in new:
         if resolution <= 0:
             raise ValueError(f'calibration resolution must be positive, got {resolution}')
-        source = min(controller.resolutions, key=lambda r: (abs(r - resolution), -r))
+        source = nearest_resolution(resolution, controller.resolutions)
         for norm in private_norms(model):
             norm.add_branch(resolution, source)
     controller.calibrated = tuple(sorted(set(controller.calibrated) | set(new), reverse=True))
@@ -277,17 +278,11 @@ def bake(model: nn.Module, resolution: int) -> nn.Module:
         >>> timm.create_model('resnet18').load_state_dict(plain.state_dict())
         <All keys matched successfully>
     """
-    controller = get_controller(model)
-    was_training = controller.training
-    controller.eval()
-    try:
-        branch, eps = controller.resolve(int(resolution))
-    finally:
-        controller.train(was_training)
+    plan = get_controller(model).inference_plan(int(resolution))
     plain = copy.deepcopy(model)
     plain_controller = find_controller(plain)
     _unbake_hooks(plain, plain_controller)
-    _replace_san_layers(plain, branch, eps)
+    _replace_san_layers(plain, plan)
     return plain
 
 
@@ -301,11 +296,11 @@ def _unbake_hooks(plain: nn.Module, controller: ScaleController) -> None:
             return
 
 
-def _replace_san_layers(module: nn.Module, branch: int, eps: float) -> None:
+def _replace_san_layers(module: nn.Module, plan: ResolutionPlan) -> None:
     for name, child in list(module.named_children()):
         if isinstance(child, MetaConv2d):
-            setattr(module, name, child.to_host(eps))
+            setattr(module, name, child.to_host(plan.eps))
         elif isinstance(child, PrivateBatchNorm2d):
-            setattr(module, name, child.branches[branch_key(branch)])
+            setattr(module, name, child.branches[plan.bn_key])
         else:
-            _replace_san_layers(child, branch, eps)
+            _replace_san_layers(child, plan)

@@ -109,12 +109,16 @@ class MetaConv2d(nn.Module):
 
     Stride, padding (and padding mode), dilation, groups, kernel shape and the layer's
     own forward (e.g. timm's dynamic 'same' padding or weight standardisation) are those
-    of the layer it replaces. The conv bias, if any, is shared by all resolutions. In
-    eval mode without autograd the generated kernel is cached per encoding; the cache is
-    keyed on the meta learner's parameter versions (optimizer steps, ``load_state_dict``)
-    and dropped by ``.to()`` and by every ``train()``/``eval()`` call. Writes through
-    ``param.data`` bump no version (mmengine's EMAHook swaps weights that way): they are
-    seen after the next ``model.eval()``, which evaluation loops call.
+    of the layer it replaces. The conv bias, if any, is shared by all resolutions.
+
+    In eval mode without autograd the layer keeps one generated kernel per encoding, so
+    a multi-view validation or a resolution sweep generates each kernel once (memory: one
+    copy of the layer's weight per encoding seen). The kept kernels are dropped when a
+    meta-learner parameter changes (an optimizer step or ``load_state_dict`` bumps its
+    version; ``load_state_dict(assign=True)`` and dtype changes move its storage), by
+    ``.to()`` and by every ``train()``/``eval()`` call. Writes through ``param.data``
+    bump no version (mmengine's EMAHook swaps weights that way): they are seen after the
+    next ``model.eval()``, which evaluation loops call.
 
     Args:
         conv: the layer to replace; its weight becomes the meta learner's bias ``B``.
@@ -149,8 +153,8 @@ class MetaConv2d(nn.Module):
         object.__setattr__(self, '_template', _weightless_copy(conv))
         object.__setattr__(self, '_controller', controller)
         object.__setattr__(self, '_kernel_op', kernel_op)
-        self._cache_key: tuple | None = None
-        self._cache: torch.Tensor | None = None
+        self._eval_kernels: dict[float, torch.Tensor] = {}  # encoding -> kernel, eval without autograd
+        self._eval_kernels_source: tuple | None = None  # (storage, version) of each meta-learner parameter
 
     @property
     def controller(self) -> ScaleController:
@@ -162,20 +166,26 @@ class MetaConv2d(nn.Module):
                 f'bias={self.bias is not None}')
 
     def kernel(self, eps: float | None = None) -> torch.Tensor:
-        """The kernel for ``eps`` (default: the active resolution's)."""
-        eps = self._controller.eps if eps is None else eps
+        """The kernel for ``eps`` (default: the active plan's)."""
+        eps = self._controller.plan.eps if eps is None else eps
         if self.training or torch.is_grad_enabled():
             return self.meta(eps)
-        return self._cached_kernel(eps)
+        return self._eval_kernel(eps)
 
-    def _cached_kernel(self, eps: float) -> torch.Tensor:
-        # Runs per layer per eval call: only a key of plain ints (dtype and device changes
-        # move the storage; ``.to()`` also clears the cache).
+    def _eval_kernel(self, eps: float) -> torch.Tensor:
+        # Runs per layer per eval call: the check is a tuple of plain ints (dtype and device
+        # changes move the storage; ``.to()`` also drops the kernels).
         meta = self._modules['meta']
-        key = (eps, *[(p.data_ptr(), p._version) for p in _own_parameters(meta)])
-        if key != self._cache_key:
-            self._cache, self._cache_key = meta(eps), key
-        return self._cache
+        source = tuple((p.data_ptr(), p._version) for p in _own_parameters(meta))
+        if source != self._eval_kernels_source:
+            self._eval_kernels, self._eval_kernels_source = {}, source
+        kernel = self._eval_kernels.get(eps)
+        if kernel is None:
+            kernel = self._eval_kernels[eps] = meta(eps)
+        return kernel
+
+    def _drop_eval_kernels(self) -> None:
+        self._eval_kernels, self._eval_kernels_source = {}, None
 
     def _live_template(self) -> nn.Module:
         """The weightless template, holding this layer's current host parameters (if any)."""
@@ -186,9 +196,10 @@ class MetaConv2d(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         template = self._live_template() if self.host_parameters else self._template
+        eps = self._controller.plan.eps
         if not (self.training or torch.is_grad_enabled()):
-            return self._kernel_op(template, x, self._cached_kernel(self._controller.eps), self.bias)
-        kernel = self.meta(self._controller.eps)
+            return self._kernel_op(template, x, self._eval_kernel(eps), self.bias)
+        kernel = self.meta(eps)
         # Under torch.compile the compiler plans what to save (or recompute) for the backward itself.
         if torch.compiler.is_compiling() or not (
                 kernel.requires_grad and self._controller.regenerate_kernels and _may_install_saved_tensor_hooks()):
@@ -198,7 +209,7 @@ class MetaConv2d(nn.Module):
         # (meta learner, eps) instead and regenerate the kernel, bit for bit, when the backward
         # needs it (``controller.regenerate_kernels = False`` keeps the kernel instead: faster,
         # more memory).
-        with torch.autograd.graph.saved_tensors_hooks(*_regenerating_hooks(self.meta, self._controller.eps, kernel)):
+        with torch.autograd.graph.saved_tensors_hooks(*_regenerating_hooks(self.meta, eps, kernel)):
             return self._kernel_op(template, x, kernel, self.bias)
 
     def to_host(self, eps: float) -> nn.Module:
@@ -213,9 +224,13 @@ class MetaConv2d(nn.Module):
         return host.train(self.training)
 
     def train(self, mode: bool = True) -> 'MetaConv2d':  # .data writes bump no version counter
-        self._cache_key, self._cache = None, None
+        self._drop_eval_kernels()
         return super().train(mode)
 
-    def _apply(self, fn, recurse=True):  # keep the cache consistent across .to()/.half()
-        self._cache_key, self._cache = None, None
+    def _load_from_state_dict(self, *args, **kwargs) -> None:
+        self._drop_eval_kernels()
+        super()._load_from_state_dict(*args, **kwargs)
+
+    def _apply(self, fn, recurse=True):  # no kernel of the old dtype or device survives .to()/.half()
+        self._drop_eval_kernels()
         return super()._apply(fn, recurse)

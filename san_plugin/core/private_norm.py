@@ -10,17 +10,19 @@ from .scale import ScaleController, branch_key
 
 
 class PrivateBatchNorm2d(nn.Module):
-    """Holds one copy of a batch-norm layer per training (and calibrated) resolution.
+    """Holds one copy of a batch-norm layer (a *branch*) per training (and calibrated) resolution.
 
-    Each branch is a deep copy of the layer it replaces, so it keeps that layer's class
-    and behaviour: timm's ``BatchNormAct2d`` keeps its activation and drop, and a
-    ``SyncBatchNorm`` stays synchronised. ``torch.nn.SyncBatchNorm.convert_sync_batchnorm``
+    ``branches`` maps each branch's key (``'224'``) to the layer; the controller's active
+    :class:`~san_plugin.core.scale.ResolutionPlan` names the one that runs. Each branch is
+    a deep copy of the layer it replaces, so it keeps that layer's class and behaviour:
+    timm's ``BatchNormAct2d`` keeps its activation and drop, and a ``SyncBatchNorm``
+    stays synchronised. ``torch.nn.SyncBatchNorm.convert_sync_batchnorm``
     reaches the branches as it would any batch norm. GroupNorm and LayerNorm have no
     batch statistics and are left shared by :func:`~san_plugin.core.convert`.
 
     Args:
         norm: the batch-norm layer to privatise.
-        controller: the model's :class:`ScaleController` (gives the active branch).
+        controller: the model's :class:`ScaleController` (its active plan names the branch).
 
     Example:
         >>> ctrl = ScaleController([64, 32])
@@ -31,7 +33,7 @@ class PrivateBatchNorm2d(nn.Module):
 
     def __init__(self, norm: nn.Module, controller: ScaleController) -> None:
         super().__init__()
-        self.branches = nn.ModuleDict({branch_key(r): copy.deepcopy(norm) for r in controller.branches()})
+        self.branches = nn.ModuleDict({branch_key(r): copy.deepcopy(norm) for r in controller.bn_resolutions})
         object.__setattr__(self, '_controller', controller)
 
     @property
@@ -52,8 +54,9 @@ class PrivateBatchNorm2d(nn.Module):
         return new
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        plan = self._controller.plan
         try:  # plain dict lookups: this runs per layer per call
-            norm = self._modules['branches']._modules[self._controller.branch_key]
+            norm = self._modules['branches']._modules[plan.bn_key]
         except KeyError:
-            norm = self.branch(self._controller.branch)  # raises, naming the branches there are
+            norm = self.branch(plan.bn_resolution)  # raises, naming the branches there are
         return norm(x)

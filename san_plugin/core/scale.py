@@ -1,10 +1,11 @@
 """Training resolutions, their encoding, and the active-resolution state of a SAN.
 
-A converted model holds one :class:`ScaleController` as the child ``san``. Every
-generated convolution and private batch norm of that model reads the controller's
-active ``branch`` (which BN branch to use) and ``eps`` (the encoding fed to the meta
-learners). A forward pre-hook on the model sets both from the input tensor's size,
-so a SAN is called exactly like the original network: ``model(x)``.
+A converted model holds one :class:`ScaleController` as the child ``san``. It resolves
+each input size once to a :class:`ResolutionPlan` (which batch-norm branch, its key, the
+encoding fed to the meta learners) and keeps the active one as ``plan``: every generated
+convolution and private batch norm of that model reads it. A forward pre-hook on the
+model activates the plan of the input tensor's size, so a SAN is called exactly like
+the original network: ``model(x)``.
 """
 from __future__ import annotations
 
@@ -133,17 +134,37 @@ def input_resolution(x: torch.Tensor) -> int:
 
 
 def branch_key(resolution: int) -> str:
-    """The name of a resolution's batch-norm branch in the state dict, e.g. ``'224'``."""
+    """The key of a resolution's batch-norm branch in ``PrivateBatchNorm2d.branches``, e.g. ``'224'``."""
     return str(int(resolution))
 
 
-def _stored(size: int, resolutions: Sequence[int]) -> int | None:
-    """The element of ``resolutions`` equal to ``size``, else None. Returning the stored int
-    matters under torch.compile: ``size`` may be symbolic, and a BN branch name needs a constant."""
-    for resolution in resolutions:
-        if size == resolution:
-            return resolution
-    return None
+@dataclass(frozen=True)
+class ResolutionPlan:
+    """How a SAN runs an input: which batch-norm branch, under which key, with which encoding.
+
+    A :class:`ScaleController` makes one plan per resolution that owns a BN branch and
+    hands the active one to every layer (``controller.plan``): a generated convolution
+    reads ``eps``, a private batch norm reads ``bn_key``.
+
+    Attributes:
+        bn_resolution: the resolution whose BN branch runs: a training resolution, or a
+            calibrated one in ideal inference.
+        bn_key: that branch's key in ``PrivateBatchNorm2d.branches``.
+        eps: the encoding fed to every meta learner, ``encoding(bn_resolution)``.
+
+    Example:
+        >>> ResolutionPlan.of(224, ScaleEncoding())
+        ResolutionPlan(bn_resolution=224, bn_key='224', eps=0.7000000000000001)
+    """
+
+    bn_resolution: int
+    bn_key: str
+    eps: float
+
+    @classmethod
+    def of(cls, bn_resolution: int, encoding: 'ScaleEncoding') -> 'ResolutionPlan':
+        """The plan of the BN branch of ``bn_resolution`` under ``encoding``."""
+        return cls(bn_resolution, branch_key(bn_resolution), encoding(bn_resolution))
 
 
 def _first_image_tensor(args: tuple) -> torch.Tensor | None:
@@ -154,11 +175,16 @@ def _first_image_tensor(args: tuple) -> torch.Tensor | None:
 
 
 class ScaleController(nn.Module):
-    """Holds the SAN metadata of a model and its active resolution.
+    """Holds the SAN metadata of a model and its active resolution plan.
 
     The controller is attached by :func:`san_plugin.core.convert` as ``model.san``. Its
     ``forward`` is the identity, so it is harmless inside an ``nn.Sequential``. Its
     metadata travels in the state dict (``san._extra_state``) and is checked on load.
+
+    Every input size is resolved once to a :class:`ResolutionPlan` (which BN branch, its
+    key, the encoding) and the plan is remembered: the layers read the active
+    ``plan``, nothing is rescanned per call. The remembered plans of other sizes than the
+    training resolutions are dropped when ``mode`` or ``calibrated`` changes.
 
     Args:
         resolutions: the training resolutions (any order; stored largest first).
@@ -179,7 +205,7 @@ class ScaleController(nn.Module):
     Example:
         >>> ctrl = ScaleController([224, 160, 96])
         >>> ctrl.eval().resolve(200)
-        (224, 0.7000000000000001)
+        ResolutionPlan(bn_resolution=224, bn_key='224', eps=0.7000000000000001)
     """
 
     def __init__(
@@ -192,30 +218,33 @@ class ScaleController(nn.Module):
         convs: str = 'meta',
     ) -> None:
         super().__init__()
-        self.resolutions = validate_resolutions(resolutions)
-        self.encoding = ScaleEncoding.from_config(encoding, self.resolutions)
+        self._resolutions = validate_resolutions(resolutions)
+        self._encoding = ScaleEncoding.from_config(encoding, self._resolutions)
+        self._training_plans = {r: ResolutionPlan.of(r, self._encoding) for r in self._resolutions}
+        self._plans: dict[int, ResolutionPlan] = dict(self._training_plans)
+        self._calibrated: tuple[int, ...] = ()
         self.mode = mode
         self.meta_hidden = meta_hidden
         self.exclude = tuple(exclude)
         self.convs = convs
-        self.calibrated: tuple[int, ...] = ()
-        self.branch = self.resolutions[0]
-        self.eps = self.encoding(self.branch)
+        self.plan = self._training_plans[self._resolutions[0]]
         self._override: int | None = None
         self._warned: set[tuple[str, int]] = set()
         self.regenerate_kernels = True
 
     @property
-    def branch(self) -> int:
-        """The resolution whose BN branch is active (``branch_key`` holds its name)."""
-        return self._branch
+    def resolutions(self) -> tuple[int, ...]:
+        """The training resolutions, largest first."""
+        return self._resolutions
 
-    @branch.setter
-    def branch(self, value: int) -> None:
-        self._branch, self.branch_key = value, branch_key(value)
+    @property
+    def encoding(self) -> ScaleEncoding:
+        """The resolution encoding fed to the meta learners."""
+        return self._encoding
 
     @property
     def mode(self) -> str:
+        """``'proxy'`` or ``'ideal'`` inference (setting it drops the remembered test-size plans)."""
         return self._mode
 
     @mode.setter
@@ -223,6 +252,22 @@ class ScaleController(nn.Module):
         if value not in MODES:
             raise ValueError(f"SAN inference mode must be one of {MODES}, got {value!r}")
         self._mode = value
+        self._forget_test_plans()
+
+    @property
+    def calibrated(self) -> tuple[int, ...]:
+        """Test resolutions with a calibrated BN branch, largest first."""
+        return self._calibrated
+
+    @calibrated.setter
+    def calibrated(self, values: Iterable[int]) -> None:
+        self._calibrated = tuple(int(v) for v in values)
+        self._forget_test_plans()
+
+    @property
+    def bn_resolutions(self) -> tuple[int, ...]:
+        """Every resolution that owns a BN branch: training ones, then calibrated ones."""
+        return self._resolutions + self._calibrated
 
     def forward(self, x: Any) -> Any:
         return x
@@ -231,30 +276,36 @@ class ScaleController(nn.Module):
         return (f'resolutions={self.resolutions}, encoding={self.encoding}, mode={self.mode!r}, '
                 f'meta_hidden={self.meta_hidden}, calibrated={self.calibrated}')
 
-    # -- which branch and encoding a resolution uses --------------------------------
-    def branches(self) -> tuple[int, ...]:
-        """Every resolution that owns a BN branch: training ones, then calibrated ones."""
-        return self.resolutions + self.calibrated
+    # -- which plan a resolution runs with -----------------------------------------------
+    def resolve(self, size: int) -> ResolutionPlan:
+        """The plan an input of resolution ``size`` runs with in the current train/eval mode.
 
-    def resolve(self, size: int) -> tuple[int, float]:
-        """The (BN branch, encoding) an input of resolution ``size`` runs with.
-
-        In training the size must be a training resolution. In evaluation a training
-        resolution uses its own branch; in ``ideal`` mode a calibrated resolution uses
-        its own branch and encoding; everything else runs as proxy inference with the
-        nearest training resolution (a one-time warning says so where that is a fallback).
+        In training the size must be a training resolution; in evaluation see
+        :meth:`inference_plan`.
         """
-        trained = _stored(size, self.resolutions)
-        if trained is not None:
-            return trained, self.encoding(trained)
-        if self.training:
+        if self.training and size not in self._training_plans:
             raise ValueError(
                 f'training input of resolution {size} px is not one of the training resolutions '
                 f'{self.resolutions}: every training view must be resized to one of them')
+        return self.inference_plan(size)
+
+    def inference_plan(self, size: int) -> ResolutionPlan:
+        """The plan an input of resolution ``size`` runs with at inference, whatever the train/eval mode.
+
+        A training resolution uses its own branch; in ``ideal`` mode a calibrated
+        resolution uses its own branch and encoding; everything else runs as proxy
+        inference with the nearest training resolution (a one-time warning says so where
+        that is a fallback). The plan is worked out once per size and remembered.
+        """
+        plan = self._plans.get(size)
+        if plan is None:
+            plan = self._plans[int(size)] = self._plan_test_size(int(size))
+        return plan
+
+    def _plan_test_size(self, size: int) -> ResolutionPlan:
         if self.mode == 'ideal':
-            calibrated = _stored(size, self.calibrated)
-            if calibrated is not None:
-                return calibrated, self.encoding(calibrated)
+            if size in self._calibrated:
+                return ResolutionPlan.of(size, self._encoding)
             self._warn_once('ideal', size,
                             f'SAN ideal inference at {size} px needs a calibrated BN branch '
                             f'(calibrated: {self.calibrated or "none"}); falling back to proxy inference')
@@ -263,16 +314,16 @@ class ScaleController(nn.Module):
                             f'test resolution {size} px is outside the training range '
                             f'{self.resolutions[-1]}..{self.resolutions[0]}; using proxy inference '
                             f'with the nearest training resolution')
-        branch = nearest_resolution(size, self.resolutions)
-        return branch, self.encoding(branch)
+        return self._training_plans[nearest_resolution(size, self.resolutions)]
+
+    def _forget_test_plans(self) -> None:
+        self._plans = dict(self._training_plans)
 
     def activate(self, size: int) -> None:
         """Makes ``size`` the active resolution of every layer of this model."""
-        branch, eps = self.resolve(size)
-        # Plain attribute writes, not the ``branch`` property setter: torch 2.11's compiler
-        # does not see the setter's write of ``branch_key``, and a compiled SAN then trains
-        # the first resolution's BN branch at every resolution (torch 2.14 is not affected).
-        self._branch, self.branch_key, self.eps = branch, branch_key(branch), eps
+        # One plain attribute write: torch 2.11's compiler missed a property setter's writes
+        # (a compiled SAN then trained the first BN branch at every resolution).
+        self.plan = self.resolve(size)
 
     def on_model_input(self, module: nn.Module, args: tuple) -> None:
         """Forward pre-hook of the converted model: reads the resolution from the input."""
@@ -300,7 +351,7 @@ class ScaleController(nn.Module):
     def _warn_once(self, kind: str, size: int, message: str) -> None:
         if (kind, size) not in self._warned:
             self._warned.add((kind, size))
-            warnings.warn(message, stacklevel=3)
+            warnings.warn(message, stacklevel=4)
 
     # -- metadata in the state dict --------------------------------------------------
     def metadata(self) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""BN calibration and interpolation for test resolutions (ideal inference)."""
+"""BN calibration on data for test resolutions (ideal inference)."""
 from __future__ import annotations
 
 import os
@@ -9,44 +9,15 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from san_plugin.core import (calibrate_bn, convert, interpolate_bn, interpolation_weights, private_norms,
-                             san_resolution, set_mode)
-from san_plugin.core.calibrate import interpolated_state
+from san_plugin.core import calibrate_bn, convert, interpolate_bn, private_norms, set_mode
+from tiny_models import snapshot, tiny_san
 
 RESOLUTIONS = (32, 16)
-
-
-def tiny_cnn(num_classes: int = 4) -> nn.Module:
-    return nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
-        nn.Conv2d(8, 16, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, num_classes))
-
-
-def tiny_san(seed: int = 0) -> nn.Module:
-    """A converted tiny CNN whose meta learners and BN branches all differ."""
-    torch.manual_seed(seed)
-    model, _ = convert(tiny_cnn(), RESOLUTIONS, init='scratch')
-    with torch.no_grad():
-        for module in model.modules():
-            if hasattr(module, 'meta'):
-                module.meta.weight.normal_(0, 0.1)
-        for norm in private_norms(model):
-            for branch in norm.branches.values():
-                branch.weight.uniform_(0.5, 1.5)
-                branch.bias.normal_(0, 0.2)
-                branch.running_mean.normal_(0, 0.3)
-                branch.running_var.uniform_(0.5, 2.0)
-    return model
 
 
 def image_batches(count: int = 6, size: int = 32, batch: int = 8, seed: int = 1) -> list[torch.Tensor]:
     generator = torch.Generator().manual_seed(seed)
     return [torch.randn(batch, 3, size, size, generator=generator) * 1.5 + 0.3 for _ in range(count)]
-
-
-def snapshot(model: nn.Module) -> dict[str, torch.Tensor]:
-    return {k: v.detach().clone() for k, v in model.state_dict().items() if isinstance(v, torch.Tensor)}
 
 
 # -- calibration ------------------------------------------------------------------------------
@@ -215,49 +186,3 @@ def test_distributed_calibration_equals_single_process_on_all_data(tmp_path):
     assert stats
     for key in stats:
         torch.testing.assert_close(distributed['state'][key].double(), single[key].double(), rtol=1e-5, atol=1e-5)
-
-
-# -- interpolation ----------------------------------------------------------------------------
-def test_interpolation_weights():
-    assert interpolation_weights(32, RESOLUTIONS) == {32: 1.0}
-    assert interpolation_weights(16, RESOLUTIONS) == {16: 1.0}
-    weights = interpolation_weights(28, RESOLUTIONS, lambda s: 0.1 * s / 32)
-    assert weights.keys() == {32, 16} and weights[32] == pytest.approx(0.75) and sum(weights.values()) == 1
-    assert interpolation_weights(40, RESOLUTIONS) == {32: 1.0}  # no extrapolation
-    assert interpolation_weights(8, RESOLUTIONS) == {16: 1.0}
-
-
-def test_interpolation_is_exact_at_training_resolutions():
-    model = tiny_san()
-    for norm in private_norms(model):
-        for resolution in RESOLUTIONS:
-            state = interpolated_state(norm, interpolation_weights(resolution, RESOLUTIONS, model.san.encoding))
-            reference = norm.branch(resolution).state_dict()
-            assert state.keys() == reference.keys()
-            assert all(torch.equal(state[k], reference[k]) for k in state)
-
-
-def test_interpolate_bn_is_linear_between_and_nearest_outside():
-    model = tiny_san()
-    before = snapshot(model)
-    done = interpolate_bn(model, [40, 32, 28, 24, 20, 8])
-    assert sorted(done) == [8, 20, 24, 28, 40]  # the training resolution 32 is skipped
-    after = snapshot(model)
-    assert all(torch.equal(after[k], v) for k, v in before.items())
-    for norm_name in ('1', '4'):
-        for name in ('weight', 'bias', 'running_mean', 'running_var'):
-            def value(resolution):
-                return after[f'{norm_name}.branches.{resolution}.{name}'].double()
-            torch.testing.assert_close(value(24), (value(32) + value(16)) / 2, rtol=1e-6, atol=1e-6)
-            torch.testing.assert_close(value(28), 0.75 * value(32) + 0.25 * value(16), rtol=1e-6, atol=1e-6)
-            torch.testing.assert_close(value(28) - value(24), value(24) - value(20), rtol=1e-5, atol=1e-6)
-            assert torch.equal(value(40), value(32)) and torch.equal(value(8), value(16))
-    assert (model[1].branch(24).running_var > 0).all()
-
-    set_mode(model, 'ideal')
-    model.eval()
-    with warnings.catch_warnings():
-        warnings.simplefilter('error')  # a branch exists: no fallback warning
-        with torch.no_grad(), san_resolution(model, 24):
-            model(torch.randn(2, 3, 24, 24))
-    assert model.san.branch == 24

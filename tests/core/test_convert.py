@@ -181,7 +181,7 @@ def test_training_resolutions_run_their_own_branch_and_encoding():
     for size in RES:
         x = image(size)
         outputs[size] = model(x)
-        assert (model.san.branch, model.san.eps) == (size, pytest.approx(eps(size)))
+        assert (model.san.plan.bn_resolution, model.san.plan.eps) == (size, pytest.approx(eps(size)))
         torch.testing.assert_close(outputs[size], reference_forward(model, x, size, eps(size)))
     x = image(48)
     assert not torch.allclose(model(x), reference_forward(model, x, 64, eps(64)))
@@ -194,7 +194,7 @@ def test_proxy_uses_nearest_training_resolution(size, nearest):
     with warnings.catch_warnings():
         warnings.simplefilter('error')
         out = model(x)
-    assert (model.san.branch, model.san.eps) == (nearest, pytest.approx(eps(nearest)))
+    assert (model.san.plan.bn_resolution, model.san.plan.eps) == (nearest, pytest.approx(eps(nearest)))
     torch.testing.assert_close(out, reference_forward(model, x, nearest, eps(nearest)))
 
 
@@ -211,7 +211,7 @@ def test_ideal_with_calibrated_branch_uses_the_test_size():
     with warnings.catch_warnings():
         warnings.simplefilter('error')
         ideal = model(x)
-    assert (model.san.branch, model.san.eps) == (56, pytest.approx(eps(56)))
+    assert (model.san.plan.bn_resolution, model.san.plan.eps) == (56, pytest.approx(eps(56)))
     torch.testing.assert_close(ideal, reference_forward(model, x, 56, eps(56)))
     assert not torch.allclose(ideal, proxy)
 
@@ -233,7 +233,7 @@ def test_out_of_range_size_warns_once():
         model(image(80))
         model(image(80))
     assert len(caught) == 1
-    assert model.san.branch == 64
+    assert model.san.plan.bn_resolution == 64
 
 
 def test_training_at_another_resolution_is_an_error_naming_it():
@@ -247,15 +247,15 @@ def test_san_resolution_overrides_the_input_size():
     x = image(40)
     with san_resolution(model, 64):
         out = model(x)
-        assert model.san.branch == 64
+        assert model.san.plan.bn_resolution == 64
         with san_resolution(model, 32):
             model(x)
-            assert model.san.branch == 32
+            assert model.san.plan.bn_resolution == 32
         model(x)
-        assert model.san.branch == 64
+        assert model.san.plan.bn_resolution == 64
     torch.testing.assert_close(out, reference_forward(model, x, 64, eps(64)))
     model(x)
-    assert model.san.branch == 48  # back to reading the input
+    assert model.san.plan.bn_resolution == 48  # back to reading the input
     model.train()
     with san_resolution(model, 32):  # training at a training resolution whatever the pixels
         model(x)
@@ -265,7 +265,7 @@ def test_non_square_input_uses_rounded_sqrt_of_area():
     model = tiny_san()
     x = image(64, 36)  # sqrt(64 * 36) = 48
     out = model(x)
-    assert model.san.branch == 48
+    assert model.san.plan.bn_resolution == 48
     torch.testing.assert_close(out, reference_forward(model, x, 48, eps(48)))
 
 
@@ -330,7 +330,7 @@ def test_calibrated_branches_are_restored_on_load():
     torch.testing.assert_close(target.bn.branch(56).running_mean, source.bn.branch(56).running_mean)
     x = image(56)
     torch.testing.assert_close(target(x), source(x))
-    assert target.san.branch == 56
+    assert target.san.plan.bn_resolution == 56
 
 
 # -- bake ----------------------------------------------------------------------------------------
@@ -349,7 +349,7 @@ def test_bake_gives_the_plain_architecture_with_the_sans_outputs():
     x = image(64)
     assert not torch.allclose(baked[64](x), baked[32](x))
     torch.testing.assert_close(baked[56](x), baked[64](x))  # proxy: 56 bakes the 64 model
-    assert isinstance(model.stem, MetaConv2d) and model.san.branch == 64  # the SAN is untouched
+    assert isinstance(model.stem, MetaConv2d) and model.san.plan.bn_resolution == 64  # the SAN is untouched
     baked[32].train()(image(50))  # no SAN hook left: any size, training mode
 
 
@@ -371,7 +371,7 @@ def test_deepcopy_layers_share_the_copys_controller():
     layers = [m for m in clone.modules() if isinstance(m, (MetaConv2d, PrivateBatchNorm2d))]
     assert len(layers) == 2 and all(m.controller is clone.san for m in layers)
     clone(image(32))
-    assert (clone.san.branch, model.san.branch) == (32, 64)
+    assert (clone.san.plan.bn_resolution, model.san.plan.bn_resolution) == (32, 64)
     set_mode(clone, 'ideal')
     assert model.san.mode == 'proxy'
     calibrated = tiny_san()
@@ -390,7 +390,7 @@ def test_whole_model_save_and_load(tmp_path):
     for size in (64, 48, 32):
         x = image(size)
         torch.testing.assert_close(loaded(x), model(x))
-        assert loaded.san.branch == size
+        assert loaded.san.plan.bn_resolution == size
 
 
 # -- real backbones ---------------------------------------------------------------------------------

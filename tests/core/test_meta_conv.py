@@ -108,7 +108,7 @@ def cached_conv():
 
 
 def fresh_kernel(meta, ctrl):
-    return meta.meta.bias.detach() + ctrl.eps * meta.meta.weight.detach()
+    return meta.meta.bias.detach() + ctrl.plan.eps * meta.meta.weight.detach()
 
 
 def test_eval_without_grad_caches_the_kernel():
@@ -120,6 +120,31 @@ def test_eval_without_grad_caches_the_kernel():
         other = meta.kernel()
     assert other is not first
     torch.testing.assert_close(other, fresh_kernel(meta, ctrl))
+
+
+def test_eval_keeps_one_kernel_per_encoding():
+    """A multi-view validation or a sweep switches resolutions every call: each kernel is
+    generated once, and the kept kernels go with a parameter change, ``train()`` and ``.to()``."""
+    meta, ctrl = cached_conv()
+    with torch.no_grad():
+        kernels = {}
+        for size in RES:
+            ctrl.activate(size)
+            kernels[size] = meta.kernel()
+        for size in RES:
+            ctrl.activate(size)
+            assert meta.kernel() is kernels[size]
+            torch.testing.assert_close(kernels[size], fresh_kernel(meta, ctrl))
+        assert len(meta._eval_kernels) == len(RES)
+        meta.meta.weight.add_(1.0)  # a parameter change
+        assert meta.kernel() is not kernels[RES[-1]] and len(meta._eval_kernels) == 1
+        torch.testing.assert_close(meta.kernel(), fresh_kernel(meta, ctrl))
+    for drop in (lambda m: m.train(False), lambda m: m.to(torch.float32),
+                 lambda m: m.load_state_dict(m.state_dict())):
+        with torch.no_grad():
+            meta.kernel()
+        drop(meta)
+        assert meta._eval_kernels == {}
 
 
 def test_no_cache_in_training_or_with_grad():
@@ -193,14 +218,14 @@ def test_eval_forward_sees_optimizer_steps_through_the_cache(meta_hidden):
     meta.eval()
     with torch.no_grad():
         first = meta(x)
-        cached = meta._cache
-        torch.testing.assert_close(first, conv_with_kernel(meta, x, meta.meta(ctrl.eps)))
-        assert meta(x) is not first and meta._cache is cached  # second call: the cached kernel
+        cached = meta._eval_kernels[ctrl.plan.eps]
+        torch.testing.assert_close(first, conv_with_kernel(meta, x, meta.meta(ctrl.plan.eps)))
+        assert meta(x) is not first and meta._eval_kernels[ctrl.plan.eps] is cached  # second call: the kept kernel
     meta(x).square().sum().backward()  # eval mode with grad: a fresh kernel, then a step
     optimizer.step()
     with torch.no_grad():
-        torch.testing.assert_close(meta(x), conv_with_kernel(meta, x, meta.meta(ctrl.eps)))
-        assert meta._cache is not cached
+        torch.testing.assert_close(meta(x), conv_with_kernel(meta, x, meta.meta(ctrl.plan.eps)))
+        assert meta._eval_kernels[ctrl.plan.eps] is not cached
 
 
 def test_eval_forward_sees_parameters_replaced_by_assign_load():

@@ -7,19 +7,12 @@ from torch import nn
 from torch.utils.checkpoint import checkpoint
 
 import san_plugin.core.meta_conv as meta_conv
-from san_plugin.core import MetaConv2d, convert, san_resolution
+from san_plugin.core import MetaConv2d, san_resolution
+from tiny_models import grouped_cnn, tiny_san
 
 
-def tiny_san() -> nn.Module:
-    torch.manual_seed(0)
-    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
-                        nn.Conv2d(8, 8, 3, stride=2, groups=2), nn.BatchNorm2d(8), nn.ReLU(),
-                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))
-    net, _ = convert(net, [16, 8], init='scratch')
-    for module in net.modules():
-        if isinstance(module, MetaConv2d):
-            nn.init.normal_(module.meta.weight, std=0.05)
-    return net
+def small_san(meta_hidden: int | None = None) -> nn.Module:
+    return tiny_san((16, 8), grouped_cnn, w_std=0.05, bn=False, meta_hidden=meta_hidden)
 
 
 def grads(net: nn.Module, x: torch.Tensor, run=lambda net, x: net(x)) -> dict[str, torch.Tensor]:
@@ -36,7 +29,7 @@ def without_recipe(monkeypatch):
 
 
 def test_gradients_are_bitwise_those_of_saving_the_kernel(without_recipe):
-    net, x = tiny_san(), torch.randn(2, 3, 16, 16)
+    net, x = small_san(), torch.randn(2, 3, 16, 16)
     with_recipe = grads(net, x)
     without_recipe()
     plain = grads(net, x)
@@ -52,12 +45,12 @@ def test_the_kernel_itself_is_not_saved(monkeypatch):
         return (lambda t: packed.append(pack(t)) or packed[-1]), unpack
 
     monkeypatch.setattr(meta_conv, '_regenerating_hooks', spy)
-    tiny_san()(torch.randn(2, 3, 16, 16)).sum().backward()
+    small_san()(torch.randn(2, 3, 16, 16)).sum().backward()
     assert any(isinstance(p, meta_conv._KernelRecipe) for p in packed)
 
 
 def test_activation_checkpointing_and_double_backward(without_recipe):
-    net, x = tiny_san(), torch.randn(2, 3, 16, 16)
+    net, x = small_san(), torch.randn(2, 3, 16, 16)
     reference = grads(net, x)
     checkpointed = grads(net, x, lambda net, x: checkpoint(net, x, use_reentrant=False))
     assert all(torch.allclose(reference[k], checkpointed[k], atol=1e-6) for k in reference)
@@ -78,7 +71,7 @@ def test_activation_checkpointing_and_double_backward(without_recipe):
 
 
 def test_inplace_change_between_forward_and_backward_raises():
-    net = tiny_san()
+    net = small_san()
     conv = next(m for m in net.modules() if isinstance(m, MetaConv2d))
     with san_resolution(net, 16):
         y = conv(torch.randn(1, 3, 16, 16)).square().sum()
@@ -89,7 +82,7 @@ def test_inplace_change_between_forward_and_backward_raises():
 
 
 def test_the_controller_switch_keeps_the_kernel_with_equal_gradients(monkeypatch):
-    net, x = tiny_san(), torch.randn(2, 3, 16, 16)
+    net, x = small_san(), torch.randn(2, 3, 16, 16)
     regenerated = grads(net, x)
     calls = []
     real = meta_conv._regenerating_hooks
@@ -112,16 +105,7 @@ def autocast_grads(net: nn.Module, x: torch.Tensor) -> dict[str, torch.Tensor]:
 
 @pytest.mark.parametrize('meta_hidden', [None, 4])
 def test_under_autocast_the_low_precision_kernel_is_regenerated_bitwise(monkeypatch, meta_hidden):
-    torch.manual_seed(0)
-    net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
-                        nn.Conv2d(8, 8, 3, stride=2, groups=2), nn.BatchNorm2d(8), nn.ReLU(),
-                        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 4))
-    net, _ = convert(net, [16, 8], init='scratch', meta_hidden=meta_hidden)
-    for module in net.modules():
-        if isinstance(module, MetaConv2d) and meta_hidden is None:
-            nn.init.normal_(module.meta.weight, std=0.05)
-        elif isinstance(module, MetaConv2d):
-            nn.init.normal_(module.meta.out.weight, std=0.05)
+    net = small_san(meta_hidden)
     kernel_shapes = {tuple(m.kernel().shape) for m in net.modules() if isinstance(m, MetaConv2d)}
     x = torch.randn(2, 3, 16, 16)
     packed, unpacked = [], []

@@ -5,7 +5,7 @@ import pytest
 import torch
 from torch import nn
 
-from san_plugin.core import PrivateBatchNorm2d, ScaleController, convert, private_norms
+from san_plugin.core import PrivateBatchNorm2d, ResolutionPlan, ScaleController, convert, private_norms
 
 RES = (64, 48, 32)
 
@@ -97,15 +97,15 @@ def test_sync_batchnorm_conversion_reaches_every_branch():
 
 def test_forward_without_a_branch_for_the_active_resolution_names_it():
     norm, ctrl = private()
-    ctrl.branch = 40  # e.g. a branch deleted after the controller was set
+    ctrl.plan = ResolutionPlan.of(40, ctrl.encoding)  # e.g. a branch deleted after the plan was made
     with pytest.raises(KeyError, match='40 px'):
         norm(torch.randn(2, 6, 4, 4))
 
 
-def test_controller_keeps_the_branch_name_in_step_with_the_branch():
+def test_the_active_plan_names_the_branch():
     norm, ctrl = private()
     x = torch.randn(2, 6, 4, 4)
     for size in RES:
         ctrl.activate(size)
-        assert ctrl.branch_key == str(size)
+        assert ctrl.plan.bn_key == str(size)
         torch.testing.assert_close(norm.eval()(x), norm.branch(size)(x))

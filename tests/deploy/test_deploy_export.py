@@ -1,6 +1,7 @@
 """Baked exports (pth, ONNX, TorchScript) reproduce the SAN; bundles list every artefact."""
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import warnings
@@ -10,41 +11,17 @@ import timm
 import torch
 from torch import nn
 
-from san_plugin.core import convert, interpolate_bn, private_norms, san_resolution, set_mode
+from san_plugin.core import convert, interpolate_bn, san_resolution, set_mode
 from san_plugin.deploy import ExportMismatchError, export_baked, export_bundle, select_artifact
-from san_plugin.deploy import export as export_module
+from san_plugin.deploy import formats
+from tiny_models import depthwise_cnn, randomise_san_, tiny_san
 
 RESOLUTIONS = (32, 16)
 
 
-def tiny_cnn() -> nn.Module:
-    return nn.Sequential(
-        nn.Conv2d(3, 8, 3, padding=1, bias=True), nn.BatchNorm2d(8), nn.ReLU(),
-        nn.Conv2d(8, 8, 3, padding=1, groups=8, bias=False), nn.BatchNorm2d(8), nn.ReLU(),
-        nn.Conv2d(8, 16, 1, stride=2, bias=False), nn.BatchNorm2d(16), nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(16, 5))
-
-
-def randomise(model: nn.Module) -> nn.Module:
-    """Makes every resolution's kernels and BN branches different."""
-    with torch.no_grad():
-        for module in model.modules():
-            if hasattr(module, 'meta'):
-                module.meta.weight.normal_(0, 0.2)
-        for norm in private_norms(model):
-            for branch in norm.branches.values():
-                branch.weight.uniform_(0.5, 1.5)
-                branch.bias.normal_(0, 0.2)
-                branch.running_mean.normal_(0, 0.3)
-                branch.running_var.uniform_(0.5, 2.0)
-    return model.eval()
-
-
 @pytest.fixture
 def san() -> nn.Module:
-    torch.manual_seed(0)
-    model, _ = convert(tiny_cnn(), RESOLUTIONS, init='scratch')
-    return randomise(model)
+    return tiny_san(RESOLUTIONS, depthwise_cnn, w_std=0.2).eval()
 
 
 def san_output(model: nn.Module, x: torch.Tensor, resolution: int) -> torch.Tensor:
@@ -60,7 +37,7 @@ def test_pth_loads_into_the_unconverted_model(san, tmp_path, resolution):
     assert checkpoint['meta']['resolution'] == resolution and checkpoint['meta']['input_size'] == [3, resolution,
                                                                                                    resolution]
     assert checkpoint['meta']['branch'] == 32  # proxy: S(24) = 32
-    plain = tiny_cnn().eval()
+    plain = depthwise_cnn().eval()
     plain.load_state_dict(checkpoint['state_dict'], strict=True)
     x = torch.randn(3, 3, resolution, resolution)
     with torch.no_grad():
@@ -102,7 +79,7 @@ def test_ideal_mode_export_uses_the_calibrated_branch(san, tmp_path):
 def test_timm_model_exports_and_loads_into_timm(tmp_path):
     torch.manual_seed(0)
     model, _ = convert(timm.create_model('resnet10t', num_classes=3), RESOLUTIONS, init='scratch')
-    randomise(model)
+    randomise_san_(model, w_std=0.2).eval()
     checkpoint = torch.load(export_baked(model, 24, tmp_path / 'r10t.pth'), weights_only=True)
     plain = timm.create_model('resnet10t', num_classes=3).eval()
     plain.load_state_dict(checkpoint['state_dict'], strict=True)
@@ -116,7 +93,7 @@ def test_mismatch_raises_a_clear_error(san, tmp_path, monkeypatch):
         torch.save({'state_dict': {k: v + 0.1 if v.is_floating_point() else v
                                    for k, v in plain.state_dict().items()}, 'meta': meta}, path)
 
-    monkeypatch.setitem(export_module._WRITERS, 'pth', corrupt_writer)
+    monkeypatch.setitem(formats.FORMATS, 'pth', dataclasses.replace(formats.FORMATS['pth'], write=corrupt_writer))
     with pytest.raises(ExportMismatchError, match='pth checkpoint: output 0 differs from the SAN by up to'):
         export_baked(san, 32, tmp_path / 'bad.pth')
     export_baked(san, 32, tmp_path / 'unchecked.pth', check=False)  # the check can be turned off

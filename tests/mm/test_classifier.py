@@ -160,7 +160,7 @@ def test_predict_runs_at_the_input_resolution_and_per_view():
     controller = get_controller(model.backbone)
     with torch.no_grad():
         single = model(torch.randn(2, 3, 20, 20), mode='predict')
-        assert controller.branch == 24  # 20 px -> nearest training resolution (tie goes larger)
+        assert controller.plan.bn_resolution == 24  # 20 px -> nearest training resolution (tie goes larger)
         views = [torch.randn(2, 3, s, s) for s in RESOLUTIONS]
         multi = model(views, mode='predict')
     assert single[0].pred_score.shape == (3,)

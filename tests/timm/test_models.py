@@ -36,7 +36,7 @@ def test_create_model_returns_a_san():
     model.eval()
     for size in (64, 32):
         assert model(torch.randn(2, 3, size, size)).shape == (2, 10)
-        assert model.san.branch == size
+        assert model.san.plan.bn_resolution == size
 
 
 def test_create_model_passes_the_san_options():
