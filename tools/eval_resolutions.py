@@ -13,7 +13,7 @@ import os
 
 from mmengine.dist import get_rank
 
-from san_plugin.eval import NoOperatingPointError, pick_operating_point, write_sweep_report
+from san_plugin.evaluation import NoOperatingPointError, pick_operating_point, write_sweep_report
 from san_plugin.mm.runtime import add_launch_args, init_launcher, load_config, parse_launch_args
 from san_plugin.mm.sweep import sweep, training_resolution
 

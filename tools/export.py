@@ -14,11 +14,9 @@ import os
 from mmengine.config import DictAction
 
 from san_plugin.core import set_mode
-from san_plugin.deploy.export import export_baked, export_bundle
+from san_plugin.deploy import FORMATS, export_baked, export_bundle
 from san_plugin.mm.runtime import load_config
 from san_plugin.mm.sweep import build_model
-
-EXTENSIONS = {'pth': '.pth', 'onnx': '.onnx', 'torchscript': '.pt'}
 
 
 def plain_config_snippet(cfg, path: str) -> str:
@@ -36,7 +34,7 @@ def main() -> None:
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument('--resolution', type=int, help='the one input size to serve')
     target.add_argument('--bundle', type=int, nargs='+', help='one artefact per resolution + manifest.json')
-    parser.add_argument('--format', choices=sorted(EXTENSIONS), default='pth')
+    parser.add_argument('--format', choices=sorted(FORMATS), default='pth')
     parser.add_argument('--mode', choices=['proxy', 'ideal'], default='proxy')
     parser.add_argument('--out', help='output file (or folder for --bundle)')
     parser.add_argument('--cfg-options', nargs='+', action=DictAction)
@@ -51,7 +49,7 @@ def main() -> None:
         manifest = export_bundle(model, args.bundle, args.out or f'{stem}_bundle', args.format)
         print(f'bundle written: {manifest}')
         return
-    out = args.out or f'{stem}_{args.resolution}px{EXTENSIONS[args.format]}'
+    out = args.out or f'{stem}_{args.resolution}px{FORMATS[args.format].extension}'
     path = export_baked(model, args.resolution, out, args.format)
     print(f'exported {path} (checked against the SAN)')
     if args.format == 'pth':

@@ -2,6 +2,10 @@
 
 Imports neither mmengine nor mmpretrain.
 """
-from .export import (ExportMismatchError, baked_metadata, export_baked, export_bundle, select_artifact)
+from .bundle import export_bundle, select_artifact
+from .compare import ExportMismatchError
+from .export import baked_metadata, export_baked
+from .formats import FORMATS, ArtifactFormat
 
-__all__ = ['ExportMismatchError', 'baked_metadata', 'export_baked', 'export_bundle', 'select_artifact']
+__all__ = ['ArtifactFormat', 'ExportMismatchError', 'FORMATS', 'baked_metadata', 'export_baked', 'export_bundle',
+           'select_artifact']

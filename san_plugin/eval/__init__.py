@@ -1,14 +1,19 @@
-"""Toolbox-free evaluation helpers: cost measurement and resolution-sweep reports.
+"""Deprecated alias of :mod:`san_plugin.evaluation` (renamed: ``eval`` shadowed the builtin).
 
-Nothing here imports mmengine or mmpretrain; matplotlib is imported only when a plot is drawn.
+Kept for one release (0.1.x) so that ``import san_plugin.eval`` and
+``from san_plugin.eval.measure import count_flops`` keep working; it warns once on import.
 """
-from .measure import count_flops, count_params, measure_latency
-from .model_io import example_input, inference, input_channels
-from .sweep_report import write_sweep_report
-from .sweep_result import Accuracy, Cost, NoOperatingPointError, SweepResult, SweepRow, pick_operating_point
+import sys
+import warnings
 
-__all__ = [
-    'Accuracy', 'Cost', 'NoOperatingPointError', 'SweepResult', 'SweepRow', 'count_flops', 'count_params',
-    'example_input', 'inference', 'input_channels', 'measure_latency', 'pick_operating_point',
-    'write_sweep_report',
-]
+from san_plugin import evaluation as _evaluation
+from san_plugin.evaluation import *  # noqa: F401,F403  (the same objects, not copies)
+from san_plugin.evaluation import measure, model_io, sweep_report, sweep_result
+
+__all__ = _evaluation.__all__
+
+for _module in (measure, model_io, sweep_report, sweep_result):
+    sys.modules[f'{__name__}.{_module.__name__.rsplit(".", 1)[1]}'] = _module
+
+warnings.warn('san_plugin.eval is renamed san_plugin.evaluation; the old name goes in the next release',
+              DeprecationWarning, stacklevel=2)

@@ -13,7 +13,7 @@ from mmengine.utils import ProgressBar
 from mmpretrain.registry import MODELS
 
 from san_plugin.core import bake, find_controller, san_resolution, set_mode
-from san_plugin.eval import Cost, SweepResult, SweepRow, count_flops, count_params, measure_latency
+from san_plugin.evaluation import Cost, SweepResult, SweepRow, count_flops, count_params, measure_latency
 from .runtime import set_model_resolution
 from .transforms import TEST_CROP_RATIO
 

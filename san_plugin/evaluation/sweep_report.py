@@ -12,11 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .sweep_result import (Accuracy, Cost, NoOperatingPointError, SweepResult, SweepRow,
-                           pick_operating_point)
-
-__all__ = ['Accuracy', 'Cost', 'NoOperatingPointError', 'SweepResult', 'SweepRow', 'pick_operating_point',
-           'write_sweep_report', 'CSV_COLUMNS']
+from .sweep_result import Accuracy, Cost, SweepResult
 
 CSV_COLUMNS = ('label', 'kind', 'train_resolution', 'test_resolution', 'top1', 'top5', 'proxy',
                'gflops', 'params', 'latency_ms')

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from san_plugin.core import nearest_resolution
-from san_plugin.eval import (Cost, NoOperatingPointError, SweepResult, SweepRow, pick_operating_point,
+from san_plugin.evaluation import (Cost, NoOperatingPointError, SweepResult, SweepRow, pick_operating_point,
                              write_sweep_report)
 
 TRAINING = (64, 48, 32)
