@@ -14,8 +14,10 @@ import os
 from mmengine.dist import get_rank
 
 from san_plugin.evaluation import NoOperatingPointError, pick_operating_point, write_sweep_report
-from san_plugin.mm.runtime import add_launch_args, init_launcher, load_config, parse_launch_args
-from san_plugin.mm.sweep import sweep, training_resolution
+from san_plugin.mm.engine.config import load_config
+from san_plugin.mm.engine.launch import add_launch_args, init_launcher, parse_launch_args
+from san_plugin.mm.model_from_config import training_resolution
+from san_plugin.mm.sweep import sweep
 
 
 def parse_args() -> argparse.Namespace:

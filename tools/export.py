@@ -15,8 +15,8 @@ from mmengine.config import DictAction
 
 from san_plugin.core import set_mode
 from san_plugin.deploy import FORMATS, export_baked, export_bundle
-from san_plugin.mm.runtime import load_config
-from san_plugin.mm.sweep import build_model
+from san_plugin.mm.engine.config import load_config
+from san_plugin.mm.model_from_config import build_model
 
 
 def plain_config_snippet(cfg, path: str) -> str:

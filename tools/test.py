@@ -11,8 +11,10 @@ import argparse
 import os
 
 
-from san_plugin.mm.runtime import (add_launch_args, build_runner, load_config, parse_launch_args, set_model_resolution,
-                                   setup_distributed)
+from san_plugin.mm.engine.config import load_config
+from san_plugin.mm.engine.launch import add_launch_args, parse_launch_args, setup_distributed
+from san_plugin.mm.engine.runner import build_runner
+from san_plugin.mm.eval_pipeline import set_model_resolution
 from san_plugin.mm.transforms import TEST_CROP_RATIO
 
 

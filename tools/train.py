@@ -8,8 +8,10 @@ import argparse
 from mmengine.runner.checkpoint import find_latest_checkpoint
 
 from san_plugin.mm.classifier import NonFiniteLossError
-from san_plugin.mm.runtime import (add_launch_args, build_runner, load_config, parse_launch_args, setup_distributed,
-                                   use_amp)
+from san_plugin.mm.engine.amp import use_amp
+from san_plugin.mm.engine.config import load_config
+from san_plugin.mm.engine.launch import add_launch_args, parse_launch_args, setup_distributed
+from san_plugin.mm.engine.runner import build_runner
 
 
 def parse_args() -> argparse.Namespace:

@@ -1,23 +1,35 @@
-"""MMPretrain/mmengine glue. Load with ``custom_imports = dict(imports=['san_plugin.mm'])``."""
-from .amp import CPUAmpOptimWrapper
-from .checkpoint import install_atomic_checkpoint_saving, register_safe_checkpoint_loader
-from . import conv_kinds  # noqa: F401  (registers mmcv's Conv2dAdaptivePadding)
+"""MMPretrain/mmengine glue for SAN. Load with ``custom_imports = dict(imports=['san_plugin.mm'])``.
+
+The SAN components (classifier, head, losses, transforms, preprocessor, metric, DDP
+wrapper) are registered into MMPretrain's and mmengine's registries when their modules
+are imported. The fixes to the toolboxes that are not about SAN live in
+:mod:`san_plugin.mm.engine`; importing this package installs them with one call,
+:func:`~san_plugin.mm.engine.install_engine_fixes`.
+
+Needs the ``[mm]`` extra: ``pip install "san_plugin[mm]"`` (mmengine, mmcv-lite, mmpretrain).
+"""
+try:
+    import mmcv  # noqa: F401
+    import mmengine  # noqa: F401
+    import mmpretrain  # noqa: F401
+except ImportError as error:
+    raise ModuleNotFoundError(
+        f'san_plugin.mm needs the OpenMMLab toolboxes (mmengine, mmcv-lite, mmpretrain): '
+        f'pip install "san_plugin[mm]" ({type(error).__name__}: {error})', name=error.name) from error
+
+from . import conv_kinds  # noqa: F401  (registers mmcv's Conv2dAdaptivePadding with the converter)
 from .classifier import NonFiniteLossError, SANClassifier
+from .engine import install_engine_fixes
 from .head import SANClsHead
-from .hooks import RandomStateHook
-from .loading import BadImageError, CheckedCustomDataset, SafeLoadImageFromFile
 from .losses import ScaleDistillationLoss
 from .metrics import ResolutionAccuracy
 from .preprocessor import SANDataPreprocessor
-from .runtime import SANRunner
 from .transforms import MultiResolution, MultiResolutionTest
 from .wrappers import SANDistributedDataParallel
 
-register_safe_checkpoint_loader()  # weights_only loads with a narrow allowlist
-install_atomic_checkpoint_saving()  # temp file + rename: the newest checkpoint is always whole
+install_engine_fixes()  # registered names (SafeLoadImageFromFile, SANRunner, ...), safe loads, atomic saves
 
 __all__ = [
-    'BadImageError', 'CheckedCustomDataset', 'RandomStateHook', 'SafeLoadImageFromFile',
-    'CPUAmpOptimWrapper', 'MultiResolution', 'MultiResolutionTest', 'NonFiniteLossError', 'ResolutionAccuracy',
-    'SANClassifier', 'SANClsHead', 'SANDataPreprocessor', 'SANDistributedDataParallel', 'SANRunner', 'ScaleDistillationLoss',
+    'MultiResolution', 'MultiResolutionTest', 'NonFiniteLossError', 'ResolutionAccuracy', 'SANClassifier',
+    'SANClsHead', 'SANDataPreprocessor', 'SANDistributedDataParallel', 'ScaleDistillationLoss',
 ]

@@ -182,8 +182,10 @@ class SANClassifier(ImageClassifier):
         Args:
             data: a batch from the dataloader.
             optim_wrapper: mmengine's optimizer wrapper (clipping, AMP scaling, accumulation).
-            forward: the callable that runs the forward (a DDP wrapper passes itself, so
-                its gradient hooks fire); gradients are all-reduced once per update: on the
+            forward: the callable that runs the forward, called as ``forward(inputs,
+                mode='tensor')`` for the logits (a DDP wrapper passes itself, so its gradient
+                hooks fire; the head's losses follow from those logits under the same
+                ``optim_context``); gradients are all-reduced once per update: on the
                 last resolution of the last iteration of an accumulation window
                 (``optim_wrapper.should_sync()``), every other forward runs under ``no_sync()``.
 
@@ -210,15 +212,19 @@ class SANClassifier(ImageClassifier):
             last = index == len(views) - 1
             sync = no_sync is None or (last and sync_last)
             with optim_wrapper.optim_context(self), (nullcontext() if sync else no_sync()):
-                losses = forward(inputs, samples, mode='loss', teachers=tuple(teachers))
-            teachers.append(losses.pop('logits').detach())
+                logits = forward(inputs, mode='tensor')
+                losses = self.head.loss_from_logits(logits, samples, resolution=input_resolution(inputs),
+                                                    teachers=tuple(teachers))
+            teachers.append(logits.detach())
             loss, resolution_vars = self.parse_losses(losses)
             losses_seen.append(loss.detach().reshape(()).float())
             optim_wrapper.backward(optim_wrapper.scale_loss(loss))
             if not last:
                 # mmengine counts one backward per iteration (scale_loss, should_sync and
-                # should_update read the count); 0.10.7 has no public way to backpropagate
-                # without counting.
+                # should_update read the count). 0.10.7 has no public way to backpropagate
+                # without counting: ``inner_count`` is read-only, ``initialize_count_status``
+                # resets the count and warns, and ``loss.backward()`` would skip
+                # AmpOptimWrapper's loss scaling.
                 optim_wrapper._inner_count -= 1
             for key, value in resolution_vars.items():
                 if key.startswith('loss_sd_'):

@@ -93,15 +93,24 @@ class SANClsHead(ClsHead):
              teachers: Sequence[torch.Tensor] = (), **kwargs) -> dict[str, torch.Tensor]:
         """Losses of one resolution: ``loss_ce_<S>`` and, with teachers, ``loss_sd_<S>``.
 
-        The logits are returned too (``logits``, not a loss) so that the classifier
-        can use them as this resolution's teacher prediction.
+        Args:
+            feats: the neck's output at this resolution.
+            data_samples: the labels.
+            resolution: the training resolution S of ``feats``.
+            teachers: logits of every larger resolution, largest first (detached by the
+                distillation loss).
         """
-        logits = self(feats, resolution)
+        return self.loss_from_logits(self(feats, resolution), data_samples, resolution=resolution,
+                                     teachers=teachers, **kwargs)
+
+    def loss_from_logits(self, logits: torch.Tensor, data_samples: list[DataSample], *, resolution: int,
+                         teachers: Sequence[torch.Tensor] = (), **kwargs) -> dict[str, torch.Tensor]:
+        """:meth:`loss` from this head's logits (the classifier keeps them as the next
+        resolutions' teacher)."""
         ce = self._get_loss(logits, data_samples, **kwargs).pop('loss')
         losses = {f'loss_ce_{resolution}': ce * self.resolution_weights.get(resolution, 1.0)}
         if self.distill is not None and teachers:
             losses[f'loss_sd_{resolution}'] = self.distill(logits, teachers)
-        losses['logits'] = logits
         return losses
 
     def predict(self, feats: tuple[torch.Tensor, ...], data_samples: list[DataSample] | None = None,

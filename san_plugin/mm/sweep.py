@@ -1,4 +1,9 @@
-"""Resolution sweeps of MMPretrain checkpoints: the paper's Table 1 for any config."""
+"""Resolution sweeps of MMPretrain checkpoints: the paper's Table 1 for any config.
+
+The evaluation loop: every row (a SAN's BN branch, the SAN as it runs, a baseline) at
+every test resolution, decoding each resolution once; and the cost of the deployed
+(baked) model per resolution. Models come from :mod:`san_plugin.mm.model_from_config`.
+"""
 from __future__ import annotations
 
 import copy
@@ -7,40 +12,14 @@ from typing import Iterable, Sequence
 import torch
 from mmengine.config import Config
 from mmengine.dist import all_reduce, get_rank
-from mmengine.registry import init_default_scope
-from mmengine.runner import Runner, load_checkpoint
+from mmengine.runner import Runner
 from mmengine.utils import ProgressBar
-from mmpretrain.registry import MODELS
 
 from san_plugin.core import bake, find_controller, san_resolution, set_mode
 from san_plugin.evaluation import Cost, SweepResult, SweepRow, count_flops, count_params, measure_latency
-from .runtime import set_model_resolution
+from .eval_pipeline import set_model_resolution
+from .model_from_config import build_model, training_resolution
 from .transforms import TEST_CROP_RATIO
-
-
-def model_config(cfg: Config) -> dict:
-    """``cfg.model`` with the top-level ``data_preprocessor`` merged in, as the Runner does."""
-    model = copy.deepcopy(cfg.model)
-    if cfg.get('data_preprocessor') is not None:
-        model.setdefault('data_preprocessor', copy.deepcopy(cfg.data_preprocessor))
-    return model
-
-
-def build_model(cfg: Config, checkpoint: str, device: str | torch.device = 'cpu') -> torch.nn.Module:
-    """The config's model with the checkpoint's weights (safe loading), in eval mode."""
-    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
-    model = MODELS.build(model_config(cfg))
-    load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
-    return model.to(device).eval()
-
-
-def training_resolution(cfg: Config) -> int | None:
-    """The resolution a plain model was trained at, read from its train pipeline's crop."""
-    for step in cfg.get('train_dataloader', {}).get('dataset', {}).get('pipeline', []):
-        if step.get('type') in ('RandomResizedCrop', 'Resize', 'CenterCrop'):
-            scale = step.get('scale', step.get('crop_size'))
-            return int(scale if isinstance(scale, int) else scale[0])
-    return None
 
 
 def _topk_correct(logits: torch.Tensor, labels: torch.Tensor, k: int) -> int:

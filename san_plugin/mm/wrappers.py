@@ -4,7 +4,7 @@ from __future__ import annotations
 from mmengine.model import MMDistributedDataParallel
 from mmengine.registry import MODEL_WRAPPERS
 
-from .sync_bn import convert_cpu_sync_batchnorm
+from .engine.sync_bn import convert_cpu_sync_batchnorm
 
 
 @MODEL_WRAPPERS.register_module()
@@ -21,7 +21,7 @@ class SANDistributedDataParallel(MMDistributedDataParallel):
 
     On the CPU (gloo) ``device_ids`` is dropped, and the ``nn.SyncBatchNorm`` layers that
     ``cfg.sync_bn = 'torch'`` creates (one per resolution branch) become
-    :class:`~san_plugin.mm.sync_bn.CPUSyncBatchNorm`, since torch's refuses CPU tensors.
+    :class:`~san_plugin.mm.engine.sync_bn.CPUSyncBatchNorm`, since torch's refuses CPU tensors.
 
     Example:
         >>> model_wrapper_cfg = dict(type='SANDistributedDataParallel')

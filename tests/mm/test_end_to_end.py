@@ -11,8 +11,8 @@ import mmpretrain
 import pytest
 import torch
 
-from san_plugin.mm.checkpoint import safe_load
-from conftest import tiny_cfg_options
+from san_plugin.mm.engine.safe_load import safe_load
+from demo_options import tiny_cfg_options
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / 'configs' / 'demo' / 'san_resnet18_demo.py'

@@ -26,10 +26,14 @@ def test_head_losses_names_and_weights():
     samples = [DataSample().set_gt_label(i) for i in range(4)]
     feats = (torch.randn(4, 6),)
     first = head.loss(feats, samples, resolution=32)
-    assert set(first) == {'loss_ce_32', 'logits'}
-    second = head.loss(feats, samples, resolution=16, teachers=[first['logits'].detach()])
-    assert set(second) == {'loss_ce_16', 'loss_sd_16', 'logits'}
+    assert set(first) == {'loss_ce_32'}  # losses only: the classifier takes the logits from the forward
+    teacher = head(feats, 32).detach()
+    second = head.loss(feats, samples, resolution=16, teachers=[teacher])
+    assert set(second) == {'loss_ce_16', 'loss_sd_16'}
     assert torch.allclose(second['loss_ce_16'], 0.5 * first['loss_ce_32'])
+    assert torch.equal(second['loss_sd_16'], head.distill(head(feats, 16), [teacher]))
+    from_logits = head.loss_from_logits(head(feats, 16), samples, resolution=16, teachers=[teacher])
+    assert all(torch.equal(from_logits[k], second[k]) for k in second)
     with pytest.raises(ValueError, match='resolution_weights'):
         MODELS.build(dict(type='SANClsHead', num_classes=4, in_channels=6, resolutions=[32], resolution_weights=[1, 2]))
 

@@ -110,7 +110,7 @@ def test_test_metrics_under_two_processes_equal_one_process(synced, image_folder
 
 def _sync_bn_rank(rank: int, port: int, out: str) -> None:
     import torch.distributed as dist
-    from san_plugin.mm.sync_bn import CPUSyncBatchNorm
+    from san_plugin.mm.engine.sync_bn import CPUSyncBatchNorm
     dist.init_process_group('gloo', init_method=f'tcp://127.0.0.1:{port}', rank=rank, world_size=2)
     try:
         x, weight, upstream = _sync_bn_inputs()

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from san_tools_helpers import make_image_folder, run_tool, write_config
-from san_plugin.mm.checkpoint import safe_load
+from san_plugin.mm.engine.safe_load import safe_load
 
 pytestmark = pytest.mark.slow
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from san_tools_helpers import REPO, run_tool, tool_env, write_config
-from san_plugin.mm.checkpoint import safe_load
+from san_plugin.mm.engine.safe_load import safe_load
 
 pytestmark = pytest.mark.slow
 MAX_ITERS = 6  # checkpoints every 2 iterations, lr drops after 3

@@ -1,4 +1,4 @@
-"""san_plugin.mm.sweep builds the model the way the Runner does."""
+"""san_plugin.mm.model_from_config builds the model the way the Runner does."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -6,8 +6,8 @@ from pathlib import Path
 import torch
 from mmpretrain.registry import MODELS
 
-from san_plugin.mm.runtime import load_config
-from san_plugin.mm.sweep import model_config, training_resolution
+from san_plugin.mm.engine.config import load_config
+from san_plugin.mm.model_from_config import model_config, training_resolution
 
 ROOT = Path(__file__).resolve().parents[2]
 

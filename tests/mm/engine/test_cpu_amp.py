@@ -1,4 +1,4 @@
-"""Tests for san_plugin.mm.amp: bf16 autocast training through mmengine's OptimWrapper."""
+"""Tests for san_plugin.mm.engine.amp: bf16 autocast training through mmengine's OptimWrapper."""
 from __future__ import annotations
 
 import copy
@@ -14,12 +14,11 @@ from mmpretrain.structures import DataSample
 
 import san_plugin.mm  # noqa: F401  (registers SANClassifier & co.)
 from san_plugin.core.meta_conv import MetaConv2d
-from san_plugin.mm.amp import CPUAmpOptimWrapper
 from san_plugin.mm.classifier import SANClassifier
-from san_plugin.mm.runtime import use_amp
+from san_plugin.mm.engine.amp import CPUAmpOptimWrapper, use_amp
 
 RESOLUTIONS = [32, 24]
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def tiny_san() -> SANClassifier:

@@ -1,16 +1,14 @@
-"""Loading that fails clearly on bad data: images that do not decode, datasets that are wrong.
+"""SafeLoadImageFromFile: image decoding that fails clearly, naming the file, or skips on request.
 
-``SafeLoadImageFromFile`` replaces ``LoadImageFromFile``: every failure names the file,
-``skip_bad_images=True`` logs and skips bad training images instead, and every image
-comes out as ``H x W x 3`` uint8 whatever it was stored as (grayscale, RGBA, CMYK,
-16 bits). ``CheckedCustomDataset`` is mmpretrain's ``CustomDataset`` with its silent
-cases made errors: an empty class folder and an annotation file naming missing files.
+It replaces ``LoadImageFromFile``: every failure names the file, ``skip_bad_images=True``
+logs and skips bad training images instead, and every image comes out as ``H x W x 3``
+uint8 whatever it was stored as (grayscale, RGBA, CMYK, 16 bits). Registered in
+MMPretrain's ``TRANSFORMS`` by :func:`~san_plugin.mm.engine.install_engine_fixes`.
 """
 from __future__ import annotations
 
 import io
 import logging
-import os
 from typing import Optional
 
 import mmcv
@@ -18,8 +16,6 @@ import numpy as np
 from mmcv.transforms import LoadImageFromFile
 from mmengine import fileio
 from mmengine.logging import print_log
-from mmpretrain.datasets import CustomDataset
-from mmpretrain.registry import DATASETS, TRANSFORMS
 from PIL import Image, UnidentifiedImageError
 
 
@@ -72,7 +68,6 @@ def _decode_wide_with_pillow(data: bytes, channel_order: str) -> Optional[np.nda
     return img if channel_order == 'rgb' else img[:, :, ::-1].copy()
 
 
-@TRANSFORMS.register_module()
 class SafeLoadImageFromFile(LoadImageFromFile):
     """``LoadImageFromFile`` with errors that name the file and an opt-in skip.
 
@@ -157,47 +152,3 @@ class SafeLoadImageFromFile(LoadImageFromFile):
     def __repr__(self) -> str:
         return (f'{type(self).__name__}(skip_bad_images={self.skip_bad_images}, '
                 f"imdecode_backend='{self.imdecode_backend}', color_type='{self.color_type}')")
-
-
-@DATASETS.register_module()
-class CheckedCustomDataset(CustomDataset):
-    """mmpretrain's ``CustomDataset`` that refuses what it would accept silently.
-
-    On top of ``CustomDataset``'s own errors (missing or empty folder), it raises a
-    ``ValueError`` naming the folder of a class without images (``CustomDataset`` only
-    logs it, and trains without that class) and a ``FileNotFoundError`` naming the
-    annotation file and the first missing images it lists.
-
-    Args:
-        allow_empty_classes: accept class folders without images.
-        check_files: check at start-up that every listed file exists (one ``stat``
-            per image; local files only).
-        **kwargs: ``CustomDataset`` arguments.
-
-    Example:
-        >>> dataset = dict(type='CheckedCustomDataset', data_root='data/imagenet', data_prefix='train',
-        ...                pipeline=train_pipeline)
-    """
-
-    def __init__(self, *args, allow_empty_classes: bool = False, check_files: bool = True, **kwargs) -> None:
-        self.allow_empty_classes = allow_empty_classes
-        self.check_files = check_files
-        super().__init__(*args, **kwargs)
-
-    def load_data_list(self) -> list[dict]:
-        data_list = super().load_data_list()
-        source = self.ann_file or self.img_prefix
-        if not data_list:
-            raise ValueError(f'dataset {source} holds no images')
-        if not self.ann_file and not self.allow_empty_classes and self.with_label:
-            counts = np.bincount([d['gt_label'] for d in data_list], minlength=len(self.CLASSES))
-            empty = [os.path.join(self.img_prefix, str(self.CLASSES[i])) for i in np.flatnonzero(counts == 0)]
-            if empty:
-                raise ValueError(f'class folder(s) without images: {", ".join(empty)} (remove them, or pass '
-                                 f'allow_empty_classes=True to train without those classes)')
-        if self.check_files and '://' not in str(self.img_prefix):
-            missing = [d['img_path'] for d in data_list if not os.path.isfile(d['img_path'])]
-            if missing:
-                raise FileNotFoundError(f'{source} names {len(missing)} image(s) that do not exist, e.g. '
-                                        f'{", ".join(missing[:5])}')
-        return data_list

@@ -1,4 +1,4 @@
-"""Training hooks: exact resumption of epoch-based runs."""
+"""RandomStateHook: an epoch-based run resumed from a checkpoint draws the same augmentations."""
 from __future__ import annotations
 
 import random
@@ -9,11 +9,9 @@ import torch
 from mmengine.dist import get_world_size
 from mmengine.hooks import Hook
 from mmengine.logging import print_log
-from mmengine.registry import HOOKS
 from mmengine.runner import IterBasedTrainLoop
 
 
-@HOOKS.register_module()
 class RandomStateHook(Hook):
     """Saves the Python, NumPy and torch random states in every checkpoint and restores
     them on resume, so that a resumed epoch-based run draws the same augmentations.

@@ -1,13 +1,13 @@
-"""CPUAmpOptimWrapper: bf16 autocast mixed precision that also runs without a GPU."""
+"""Mixed precision on any device: ``CPUAmpOptimWrapper`` (bf16 autocast without a GPU) and ``--amp``."""
 from __future__ import annotations
 
 from contextlib import contextmanager
 from typing import Iterator
 
 import torch
-from torch import nn
+from mmengine.config import Config
 from mmengine.optim import OptimWrapper
-from mmengine.registry import OPTIM_WRAPPERS
+from torch import nn
 
 _DTYPES = {'bfloat16': torch.bfloat16, 'bf16': torch.bfloat16}
 
@@ -19,7 +19,6 @@ def _autocast_device(model: nn.Module) -> str:
     return 'cpu'
 
 
-@OPTIM_WRAPPERS.register_module()
 class CPUAmpOptimWrapper(OptimWrapper):
     """An ``OptimWrapper`` whose ``optim_context`` runs the forward under bf16 autocast.
 
@@ -54,3 +53,16 @@ class CPUAmpOptimWrapper(OptimWrapper):
         """``OptimWrapper``'s context (gradient-sync control) plus bf16 autocast."""
         with super().optim_context(model), torch.autocast(_autocast_device(model), dtype=self.cast_dtype):
             yield
+
+
+def use_amp(cfg: Config) -> None:
+    """``--amp``: fp16 with dynamic loss scaling on GPUs, bf16 autocast on the CPU.
+
+    Example:
+        >>> use_amp(cfg)  # cfg.optim_wrapper.type is now 'AmpOptimWrapper' or 'CPUAmpOptimWrapper'
+    """
+    if torch.cuda.is_available():
+        cfg.optim_wrapper.type = 'AmpOptimWrapper'
+        cfg.optim_wrapper.setdefault('loss_scale', 'dynamic')
+    else:
+        cfg.optim_wrapper.type = 'CPUAmpOptimWrapper'

@@ -1,0 +1,62 @@
+"""Fixes to mmengine, mmcv and mmpretrain that are not about SAN, one per module.
+
+=====================  =====================================================================
+``safe_load``          checkpoints load with ``weights_only=True`` and a narrow allowlist
+                       (mmengine 0.10.7 + torch >= 2.6 cannot resume otherwise)
+``atomic_save``        checkpoints and ``last_checkpoint`` are written atomically
+``load_image``         ``SafeLoadImageFromFile``: decoding errors name the file, opt-in skip
+``checked_dataset``    ``CheckedCustomDataset``: empty classes and missing files are errors
+``sync_bn``            ``CPUSyncBatchNorm``: synchronised batch norm over gloo (no GPU)
+``amp``                ``CPUAmpOptimWrapper`` (bf16 autocast without a GPU) and ``use_amp``
+``random_state``       ``RandomStateHook``: a resumed epoch-based run draws the same augmentations
+``runner``             ``SANRunner``: broadcasts only the tensors of a state dict
+``launch``, ``config`` what the tools share with MMPretrain's: arguments, gloo set-up, config
+=====================  =====================================================================
+
+Importing these modules changes nothing global. :func:`install_engine_fixes` does it
+all, in one explicit call: it registers the components under the names configs use and
+installs the safe loader and the atomic writer into mmengine. ``import san_plugin.mm``
+(what a config's ``custom_imports = dict(imports=['san_plugin.mm'])`` runs) calls it.
+Nothing here imports the SAN itself.
+"""
+from __future__ import annotations
+
+from mmengine.registry import HOOKS, OPTIM_WRAPPERS, RUNNERS
+from mmpretrain.registry import DATASETS, TRANSFORMS
+
+from .amp import CPUAmpOptimWrapper
+from .atomic_save import install_atomic_checkpoint_saving
+from .checked_dataset import CheckedCustomDataset
+from .load_image import BadImageError, SafeLoadImageFromFile
+from .random_state import RandomStateHook
+from .runner import SANRunner
+from .safe_load import register_safe_checkpoint_loader
+
+REGISTERED = ((TRANSFORMS, SafeLoadImageFromFile), (DATASETS, CheckedCustomDataset),
+              (OPTIM_WRAPPERS, CPUAmpOptimWrapper), (HOOKS, RandomStateHook), (RUNNERS, SANRunner))
+"""``(registry, class)`` of every component :func:`install_engine_fixes` registers under its class name."""
+
+
+def install_engine_fixes() -> None:
+    """Registers the engine components and installs safe loading and atomic saving. Idempotent.
+
+    * ``SafeLoadImageFromFile`` (mmpretrain ``TRANSFORMS``), ``CheckedCustomDataset``
+      (``DATASETS``), ``CPUAmpOptimWrapper`` (mmengine ``OPTIM_WRAPPERS``),
+      ``RandomStateHook`` (``HOOKS``) and ``SANRunner`` (``RUNNERS``), under their class names;
+    * local checkpoints load through :func:`~san_plugin.mm.engine.safe_load.safe_load`
+      (``register_safe_checkpoint_loader``);
+    * local files mmengine writes, checkpoints and the ``last_checkpoint`` pointer, are
+      written atomically (``install_atomic_checkpoint_saving``).
+
+    Example:
+        >>> from san_plugin.mm.engine import install_engine_fixes
+        >>> install_engine_fixes()  # what `import san_plugin.mm` does
+    """
+    for registry, component in REGISTERED:
+        registry.register_module(module=component, force=True)
+    register_safe_checkpoint_loader()
+    install_atomic_checkpoint_saving()
+
+
+__all__ = ['BadImageError', 'CPUAmpOptimWrapper', 'CheckedCustomDataset', 'REGISTERED', 'RandomStateHook',
+           'SANRunner', 'SafeLoadImageFromFile', 'install_engine_fixes']

@@ -1,0 +1,37 @@
+"""SANRunner: mmengine's Runner, able to start distributed training of a model whose state
+dict holds non-tensor entries (a SAN's metadata)."""
+from __future__ import annotations
+
+import torch
+from mmengine.config import Config
+from mmengine.dist import broadcast
+from mmengine.model import is_model_wrapper
+from mmengine.registry import RUNNERS
+from mmengine.runner import Runner
+
+
+class SANRunner(Runner):
+    """mmengine's ``Runner``, broadcasting only the tensors of the initial state dict.
+
+    After ``init_weights`` the Runner broadcasts every state-dict entry from rank 0;
+    a SAN's state dict also holds its metadata (``san._extra_state``, a dict), which
+    mmengine's ``broadcast`` refuses. This runner broadcasts the tensors only (the
+    metadata is the same on every rank: it comes from the config). Registered as
+    ``'SANRunner'`` by :func:`~san_plugin.mm.engine.install_engine_fixes`.
+
+    Example:
+        >>> runner_type = 'SANRunner'  # in a config; tools/train.py uses it by default
+    """
+
+    def _init_model_weights(self) -> None:
+        model = self.model.module if is_model_wrapper(self.model) else self.model
+        if hasattr(model, 'init_weights'):
+            model.init_weights()
+            for value in model.state_dict().values():
+                if isinstance(value, torch.Tensor):
+                    broadcast(value)
+
+
+def build_runner(cfg: Config) -> Runner:
+    """The config's ``runner_type`` (default ``SANRunner``), built as MMPretrain's tools do."""
+    return RUNNERS.build(cfg) if 'runner_type' in cfg else SANRunner.from_cfg(cfg)

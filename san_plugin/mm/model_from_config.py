@@ -1,0 +1,35 @@
+"""A model from a config and a checkpoint, as the tools need it (sweeps, calibration, export)."""
+from __future__ import annotations
+
+import copy
+
+import torch
+from mmengine.config import Config
+from mmengine.registry import init_default_scope
+from mmengine.runner import load_checkpoint
+from mmpretrain.registry import MODELS
+
+
+def model_config(cfg: Config) -> dict:
+    """``cfg.model`` with the top-level ``data_preprocessor`` merged in, as the Runner does."""
+    model = copy.deepcopy(cfg.model)
+    if cfg.get('data_preprocessor') is not None:
+        model.setdefault('data_preprocessor', copy.deepcopy(cfg.data_preprocessor))
+    return model
+
+
+def build_model(cfg: Config, checkpoint: str, device: str | torch.device = 'cpu') -> torch.nn.Module:
+    """The config's model with the checkpoint's weights (safe loading), in eval mode."""
+    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
+    model = MODELS.build(model_config(cfg))
+    load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
+    return model.to(device).eval()
+
+
+def training_resolution(cfg: Config) -> int | None:
+    """The resolution a plain model was trained at, read from its train pipeline's crop."""
+    for step in cfg.get('train_dataloader', {}).get('dataset', {}).get('pipeline', []):
+        if step.get('type') in ('RandomResizedCrop', 'Resize', 'CenterCrop'):
+            scale = step.get('scale', step.get('crop_size'))
+            return int(scale if isinstance(scale, int) else scale[0])
+    return None

@@ -1,0 +1,54 @@
+"""install_engine_fixes: one explicit call registers the engine components and installs the fixes."""
+import ast
+import importlib
+import sys
+import warnings
+from pathlib import Path
+
+import mmengine.hooks.checkpoint_hook as checkpoint_hook_module
+from mmengine.fileio.backends import backends
+from mmengine.runner import CheckpointLoader
+
+import san_plugin.mm  # noqa: F401  (its import makes the call)
+from san_plugin.mm import engine
+from san_plugin.mm.engine.atomic_save import AtomicLocalBackend
+from san_plugin.mm.engine.safe_load import load_from_safe_local
+
+ENGINE = Path(engine.__file__).parent
+
+
+def test_every_component_is_registered_under_its_class_name_idempotently():
+    engine.install_engine_fixes()
+    engine.install_engine_fixes()
+    for registry, component in engine.REGISTERED:
+        assert registry.get(component.__name__) is component, (registry.name, component.__name__)
+    assert {c.__name__ for _, c in engine.REGISTERED} == {
+        'SafeLoadImageFromFile', 'CheckedCustomDataset', 'CPUAmpOptimWrapper', 'RandomStateHook', 'SANRunner'}
+    assert CheckpointLoader._get_checkpoint_loader('work_dirs/x.pth') is load_from_safe_local
+    assert backends['local'] is AtomicLocalBackend
+    assert checkpoint_hook_module.open is not open
+
+
+def test_the_engine_fixes_import_nothing_of_the_san():
+    """The engine package is about mmengine, mmcv and mmpretrain only: no san_plugin import, and
+    the registration happens in install_engine_fixes, not as an import side effect."""
+    for path in sorted(ENGINE.glob('*.py')):
+        tree = ast.parse(path.read_text())
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom):
+                assert node.level <= 1 and not (node.module or '').startswith('san_plugin'), path.name
+            elif isinstance(node, ast.Import):
+                assert not any(a.name.startswith('san_plugin') for a in node.names), path.name
+            elif isinstance(node, ast.ClassDef):
+                assert not any('register_module' in ast.unparse(d) for d in node.decorator_list), path.name
+
+
+def test_old_checkpoint_module_is_an_alias_with_a_deprecation_warning():
+    from san_plugin.mm.engine.atomic_save import atomic_save
+    from san_plugin.mm.engine.safe_load import safe_load
+    sys.modules.pop('san_plugin.mm.checkpoint', None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter('always')
+        old = importlib.import_module('san_plugin.mm.checkpoint')
+    assert any(issubclass(w.category, DeprecationWarning) for w in caught)
+    assert old.safe_load is safe_load and old.atomic_save is atomic_save
