@@ -1,5 +1,6 @@
 # Two commands do all set-up: `make test` and `make demo` create .venv when it is
-# missing and install the package with the pinned torch/torchvision.
+# missing and install the package with the pinned torch/torchvision and every extra
+# (mm: OpenMMLab, plots: matplotlib, export: ONNX, test: pytest).
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -12,7 +13,7 @@ $(STAMP): setup.cfg pyproject.toml requirements/constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade "pip<27"
 	$(PY) -m pip install -q -c requirements/constraints.txt torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install -q -c requirements/constraints.txt -e ".[test,export]"
+	$(PY) -m pip install -q -c requirements/constraints.txt -e ".[mm,plots,export,test]"
 	touch $(STAMP)
 
 install: $(STAMP)

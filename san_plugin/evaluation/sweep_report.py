@@ -137,7 +137,10 @@ def _write_csv(path: Path, result: SweepResult) -> Path:
 
 # -- plots ----------------------------------------------------------------------------------
 def _pyplot():
-    import matplotlib
+    try:
+        import matplotlib
+    except ImportError as error:
+        raise ImportError(f'plotting a sweep needs matplotlib: pip install "san_plugin[plots]" ({error})') from error
     matplotlib.use('Agg', force=True)
     from matplotlib import pyplot
     return pyplot
