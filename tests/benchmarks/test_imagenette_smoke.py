@@ -5,29 +5,13 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 pytest.importorskip('mmpretrain')
-from PIL import Image  # noqa: E402
+from image_layouts import write_image_folder  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
 BENCH = REPO / 'benchmarks' / 'imagenette'
-
-
-def _make_dataset(root: Path, classes=('n01440764', 'n02102040'), per_class=4, size=40) -> Path:
-    rng = np.random.default_rng(0)
-    for split in ('train', 'val'):
-        for index, wnid in enumerate(classes):
-            folder = root / split / wnid
-            folder.mkdir(parents=True)
-            for i in range(per_class):
-                pixels = rng.integers(0, 256, (size, size + 4 * i, 3), dtype=np.uint8)  # not all square
-                image = Image.fromarray(pixels)
-                if i == 0:
-                    image = image.convert('L')  # Imagenette has a few grayscale JPEGs
-                image.save(folder / f'{wnid}_{i}.JPEG')
-    return root
 
 
 @pytest.fixture(scope='module')
@@ -42,7 +26,8 @@ def run_module():
 
 def test_every_model_trains_evaluates_and_reports(tmp_path, run_module):
     import torch
-    data = _make_dataset(tmp_path / 'data')
+    data = write_image_folder(tmp_path / 'data', per_split={'train': 4, 'val': 4},  # Imagenette's wnids
+                              sizes=((40, 40), (44, 40), (48, 40), (52, 40)), grayscale_first=True)
     work, out = tmp_path / 'work', tmp_path / 'results' / 'imagenette_resnet18'
     threads = torch.get_num_threads()
     try:  # --threads 1: no OpenMP spin-waiting when the machine is busy

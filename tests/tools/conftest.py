@@ -5,9 +5,10 @@ from pathlib import Path
 
 import pytest
 
-from san_tools_helpers import make_image_folder
+from image_layouts import write_image_folder
+from san_tools_helpers import IMAGE_FOLDER
 
 
 @pytest.fixture(scope='session')
 def image_folder(tmp_path_factory) -> Path:
-    return make_image_folder(tmp_path_factory.mktemp('images'))
+    return write_image_folder(tmp_path_factory.mktemp('images'), **IMAGE_FOLDER)

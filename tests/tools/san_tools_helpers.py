@@ -13,28 +13,14 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
-
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 DEMO_CONFIG = REPO / 'configs' / 'demo' / 'san_resnet18_demo.py'
 
 
-def make_image_folder(root: Path, per_class: dict[str, int] | None = None, size: tuple[int, int] = (40, 48),
-                      seed: int = 0) -> Path:
-    """Writes ``root/{train,val}/{classA,classB}/*.jpg`` (8 train and 4 val images a class)."""
-    per_class = per_class or {'train': 8, 'val': 4}
-    rng = np.random.default_rng(seed)
-    for split, count in per_class.items():
-        for label, name in enumerate(('classA', 'classB')):
-            folder = root / split / name
-            folder.mkdir(parents=True, exist_ok=True)
-            for i in range(count):
-                pixels = rng.integers(0, 255, (*size, 3), dtype=np.uint8)
-                pixels[:, :, label] = 255  # a learnable difference between the classes
-                Image.fromarray(pixels).save(folder / f'{i}.jpg')
-    return root
+IMAGE_FOLDER = dict(classes=('classA', 'classB'), per_split={'train': 8, 'val': 4}, sizes=((48, 40),))
+"""``image_layouts.write_image_folder`` arguments of the tools tests' data: 8 train and 4 val
+colour-cue JPEGs of 48x40 px per class."""
 
 
 CONFIG = '''

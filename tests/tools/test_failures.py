@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from san_tools_helpers import make_image_folder, run_tool, write_config
+from image_layouts import write_image_folder
+from san_tools_helpers import IMAGE_FOLDER, run_tool, write_config
 from san_plugin.mm.engine.safe_load import safe_load
 
 pytestmark = pytest.mark.slow
@@ -64,8 +65,8 @@ train_dataloader['dataset'].update(type='CheckedCustomDataset', pipeline=[
 
 
 def test_bad_training_images_are_logged_and_skipped(tmp_path):
-    """Without skip_bad_images the first bad file stops the run naming it: tests/mm/test_bad_input.py."""
-    images = make_image_folder(tmp_path / 'images')
+    """Without skip_bad_images the first bad file stops the run naming it: tests/mm/engine/test_checked_dataset.py."""
+    images = write_image_folder(tmp_path / 'images', **IMAGE_FOLDER)
     empty, fake = images / 'train' / 'classA' / 'empty.jpg', images / 'train' / 'classB' / 'notes.jpg'
     empty.write_bytes(b'')
     fake.write_text('not an image')
