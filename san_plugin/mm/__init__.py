@@ -19,7 +19,8 @@ except ImportError as error:
 
 from . import conv_kinds  # noqa: F401  (registers mmcv's Conv2dAdaptivePadding with the converter)
 from .classifier import NonFiniteLossError, SANClassifier
-from .engine import install_engine_fixes
+from .engine import (BadImageError, CheckedCustomDataset, CPUAmpOptimWrapper, RandomStateHook, SafeLoadImageFromFile,
+                     SANRunner, install_engine_fixes)
 from .head import SANClsHead
 from .losses import ScaleDistillationLoss
 from .metrics import ResolutionAccuracy
@@ -29,7 +30,9 @@ from .wrappers import SANDistributedDataParallel
 
 install_engine_fixes()  # registered names (SafeLoadImageFromFile, SANRunner, ...), safe loads, atomic saves
 
-__all__ = [
+__all__ = [  # the SAN components, then the engine components configs name (defined in san_plugin.mm.engine)
     'MultiResolution', 'MultiResolutionTest', 'NonFiniteLossError', 'ResolutionAccuracy', 'SANClassifier',
     'SANClsHead', 'SANDataPreprocessor', 'SANDistributedDataParallel', 'ScaleDistillationLoss',
+    'BadImageError', 'CPUAmpOptimWrapper', 'CheckedCustomDataset', 'RandomStateHook', 'SANRunner',
+    'SafeLoadImageFromFile', 'install_engine_fixes',
 ]
