@@ -58,7 +58,7 @@ def sgd(model: torch.nn.Module) -> torch.optim.SGD:
 
 
 def amp_wrapper(model: torch.nn.Module, device: str, **kwargs) -> OptimWrapper:
-    """The wrapper ``--amp`` builds on this device (see ``san_plugin.mm.runtime.use_amp``)."""
+    """The wrapper ``--amp`` builds on this device (see ``san_plugin.mm.engine.amp.use_amp``)."""
     if device == 'cuda':
         kwargs.setdefault('loss_scale', 'dynamic')
         return OPTIM_WRAPPERS.build(dict(type='AmpOptimWrapper', optimizer=sgd(model), **kwargs))
