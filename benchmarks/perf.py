@@ -2,6 +2,7 @@
 
     python benchmarks/perf.py [--quick] [--models resnet18 ...] [--repeats N] [--out DIR] [--data DIR]
     python benchmarks/perf.py --only views [--quick]   # figure 9 alone, merged into the existing JSON
+    python benchmarks/perf.py --only latency --models mobilenetv2_100   # figure 4 for one model, merged
 
 
 Writes ``perf_cpu.md`` (``perf_cuda.md`` is not produced: every figure here runs on the
@@ -169,6 +170,13 @@ def run(settings: Settings, data_root: str | None, log=print) -> dict:
     return results
 
 
+def run_latency(settings: Settings) -> list[dict]:
+    """Figure 4 alone (``--only latency``): eval latency of each of ``settings.models``."""
+    s = settings
+    return [sections.inference_latency(m, s.resolutions, s.latency_resolution, s.latency_batches, s.latency_repeats,
+                                       s.latency_calls) for m in s.models]
+
+
 def run_views(settings: Settings, data_root: str | None, log=print) -> dict:
     """Figure 9 alone (see ``perf_views.py``)."""
     s = settings
@@ -285,8 +293,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--memory-parallel', type=int, help='memory workers run at once (default 1)')
     parser.add_argument('--render-only', action='store_true',
                         help='re-render the Markdown from the JSON in --out (e.g. with new --notes), no measuring')
-    parser.add_argument('--only', choices=['views'],
-                        help='measure one figure only and merge it into the JSON in --out, then re-render')
+    parser.add_argument('--only', choices=['views', 'latency'],
+                        help='measure one figure only and merge it into the JSON in --out, then re-render '
+                             '(latency: the rows of --models replace theirs, the other models\' rows stay)')
     parser.add_argument('--views-images', type=int, help='figure 9: generated ImageNet-size JPEGs (default 256)')
     parser.add_argument('--views-repeats', type=int, help='figure 9: timed rounds (default 15)')
     parser.add_argument('--views-workers', type=int, help='figure 9: loader workers (default 2)')
@@ -330,6 +339,16 @@ def main(argv: list[str] | None = None) -> str:
         with open(json_path) as f:
             saved = json.load(f, object_hook=_int_keys)
         machine, command, results = saved['machine'], saved['command'], saved['results']
+        if args.only == 'latency':
+            torch.set_num_threads(settings.threads)
+            measured = dict(started=time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime()), command=command_now,
+                            load_start=os.getloadavg(), busy_start=_busy_processes())
+            fresh = {row['model']: row for row in run_latency(settings)}
+            for row in fresh.values():
+                row['measured'] = measured | dict(load_end=os.getloadavg(), busy_end=_busy_processes())
+            results['latency'] = [fresh.pop(row['model'], row) for row in results['latency']] + list(fresh.values())
+            with open(json_path, 'w') as f:
+                json.dump(dict(machine=machine, command=command, results=results), f, indent=1, default=str)
         if args.only == 'views':
             torch.set_num_threads(settings.threads)
             measured = dict(started=time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime()), command=command_now,

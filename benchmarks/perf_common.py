@@ -54,7 +54,7 @@ def build_classifier(model_name: str, resolutions: Sequence[int], convs: str | N
 
 def optim_wrapper(model: nn.Module, amp: bool = False) -> OptimWrapper:
     """SGD (momentum, weight decay) in an ``OptimWrapper`` or, with ``amp``, a ``CPUAmpOptimWrapper``."""
-    from san_plugin.mm.amp import CPUAmpOptimWrapper
+    from san_plugin.mm.engine.amp import CPUAmpOptimWrapper
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=1e-4)
     return CPUAmpOptimWrapper(optimizer=optimizer) if amp else OptimWrapper(optimizer=optimizer)
 
@@ -159,9 +159,9 @@ def median(values: Sequence[float]) -> float:
 def forward_flops(model: nn.Module, resolution: int, batch: int = 1) -> int:
     """Forward FLOPs at ``resolution`` (eval mode, kernels cached), via ``FlopCounterMode``."""
     try:
-        from san_plugin.eval.measure import count_flops
+        from san_plugin.evaluation.measure import count_flops
         return count_flops(model, resolution, batch, in_chans=3)
-    except ImportError:  # san_plugin.eval not available: the same count, done here
+    except ImportError:  # san_plugin.evaluation not available: the same count, done here
         from torch.utils.flop_counter import FlopCounterMode
         was_training = model.training
         model.eval()

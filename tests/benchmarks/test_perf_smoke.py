@@ -11,8 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
-from PIL import Image
+from image_layouts import write_image_folder
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / 'benchmarks'))
@@ -20,13 +19,9 @@ from perf_report import SECTIONS  # noqa: E402
 
 
 def tiny_imagenet_layout(root: Path, classes: int = 2, per_class: int = 8, size: int = 72) -> Path:
-    rng = np.random.default_rng(0)
-    for c in range(classes):
-        folder = root / 'train' / f'n{c:08d}'
-        folder.mkdir(parents=True)
-        for i in range(per_class):
-            Image.fromarray(rng.integers(0, 256, (size, size, 3), dtype=np.uint8)).save(folder / f'{i}.JPEG')
-    return root
+    """``root/train/n0000000<c>/*.JPEG``: the class folders the data figure reads."""
+    return write_image_folder(root, classes=[f'n{c:08d}' for c in range(classes)], per_split={'train': per_class},
+                              sizes=((size, size),))
 
 
 def test_quick_run_writes_every_section(tmp_path: Path):
@@ -95,6 +90,34 @@ def test_only_views_merges_into_the_existing_results(tmp_path: Path):
     check_views(views, cpu_scale_measured=1)  # the Imagenette setting is skipped: no data
     report = (out / 'perf_cpu.md').read_text()
     assert SECTIONS[8] in report and 'not measured (no data' in report
+
+
+def test_only_latency_replaces_the_measured_models_rows(tmp_path: Path):
+    """``--only latency --models resnet18`` measures figure 4 for resnet18 alone; every other
+    figure and the other models' latency rows stay as they were, in their order."""
+    out = tmp_path / 'out'
+    out.mkdir()
+    committed = ROOT / 'benchmarks' / 'results' / 'perf_cpu.json'
+    (out / 'perf_cpu.json').write_text(committed.read_text())
+    before = json.loads(committed.read_text())
+    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
+    proc = subprocess.run([sys.executable, str(ROOT / 'benchmarks' / 'perf.py'), '--only', 'latency', '--quick',
+                           '--threads', '1', '--models', 'resnet18', '--out', str(out)],
+                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    after = json.loads((out / 'perf_cpu.json').read_text())
+    for key, value in before['results'].items():
+        if key != 'latency':
+            assert after['results'][key] == value, key
+    models = [row['model'] for row in before['results']['latency']]
+    assert [row['model'] for row in after['results']['latency']] == models and 'resnet18' in models
+    for old, new in zip(before['results']['latency'], after['results']['latency']):
+        if old['model'] != 'resnet18':
+            assert new == old
+        else:
+            assert '--only latency' in new['measured']['command'] and new['resolution'] == 48
+            assert all(b['san_ratio'] > 0 and b['baked_ratio'] > 0 for b in new['batches'].values())
+    assert SECTIONS[3] in (out / 'perf_cpu.md').read_text()
 
 
 def test_missing_data_dir_skips_only_the_data_figure(tmp_path: Path):
