@@ -53,14 +53,14 @@ def evaluate_rows(model, cfg: Config, test_resolutions: Sequence[int], *, rows: 
                 data = model.data_preprocessor(batch, False)
                 inputs = data['inputs']
                 labels = torch.cat([s.gt_label for s in data['data_samples']]).to(inputs.device)
-                for index, (label, branch) in enumerate(rows.items()):
-                    if branch is None:
+                for index, (label, bn_resolution) in enumerate(rows.items()):
+                    if bn_resolution is None:
                         if san:
                             set_mode(model, 'ideal' if ideal else 'proxy')
                         logits = model(inputs, mode='tensor')
                     else:
-                        with san_resolution(model, branch):
-                            logits = model.head(model.extract_feat(inputs), branch)
+                        with san_resolution(model, bn_resolution):
+                            logits = model.head(model.extract_feat(inputs), bn_resolution)
                     counts[index] += torch.tensor([_topk_correct(logits, labels, 1),
                                                    _topk_correct(logits, labels, 5), labels.numel()])
             if progress is not None:

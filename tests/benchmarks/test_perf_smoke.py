@@ -68,19 +68,23 @@ def check_views(views: dict, cpu_scale_measured: int) -> None:
     assert sum('skipped' not in r for r in views['cpu_scale']) == cpu_scale_measured
 
 
-def test_only_views_merges_into_the_existing_results(tmp_path: Path):
-    """``--only views`` measures figure 9 alone and keeps every other figure of the JSON."""
-    out = tmp_path / 'out'
+def run_only(out: Path, *args: str) -> tuple[dict, dict]:
+    """``perf.py --only ... --quick --threads 1 ARGS --out OUT`` on a copy of the committed JSON;
+    returns the JSON before and after."""
     out.mkdir()
     committed = ROOT / 'benchmarks' / 'results' / 'perf_cpu.json'
     (out / 'perf_cpu.json').write_text(committed.read_text())
-    before = json.loads(committed.read_text())
     env = {**os.environ, 'OMP_NUM_THREADS': '1'}
-    proc = subprocess.run([sys.executable, str(ROOT / 'benchmarks' / 'perf.py'), '--only', 'views', '--quick',
-                           '--threads', '1', '--out', str(out), '--data', str(tmp_path / 'absent')],
-                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    proc = subprocess.run([sys.executable, str(ROOT / 'benchmarks' / 'perf.py'), '--quick', '--threads', '1', *args,
+                           '--out', str(out)], capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
     assert proc.returncode == 0, proc.stderr[-4000:]
-    after = json.loads((out / 'perf_cpu.json').read_text())
+    return json.loads(committed.read_text()), json.loads((out / 'perf_cpu.json').read_text())
+
+
+def test_only_views_merges_into_the_existing_results(tmp_path: Path):
+    """``--only views`` measures figure 9 alone and keeps every other figure of the JSON."""
+    out = tmp_path / 'out'
+    before, after = run_only(out, '--only', 'views', '--data', str(tmp_path / 'absent'))
     assert after['command'] == before['command'] and after['machine'] == before['machine']
     for key, value in before['results'].items():
         if key != 'views':
@@ -96,16 +100,7 @@ def test_only_latency_replaces_the_measured_models_rows(tmp_path: Path):
     """``--only latency --models resnet18`` measures figure 4 for resnet18 alone; every other
     figure and the other models' latency rows stay as they were, in their order."""
     out = tmp_path / 'out'
-    out.mkdir()
-    committed = ROOT / 'benchmarks' / 'results' / 'perf_cpu.json'
-    (out / 'perf_cpu.json').write_text(committed.read_text())
-    before = json.loads(committed.read_text())
-    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
-    proc = subprocess.run([sys.executable, str(ROOT / 'benchmarks' / 'perf.py'), '--only', 'latency', '--quick',
-                           '--threads', '1', '--models', 'resnet18', '--out', str(out)],
-                          capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    after = json.loads((out / 'perf_cpu.json').read_text())
+    before, after = run_only(out, '--only', 'latency', '--models', 'resnet18')
     for key, value in before['results'].items():
         if key != 'latency':
             assert after['results'][key] == value, key

@@ -1,9 +1,8 @@
 """``san_plugin.core`` is the method in plain PyTorch: it imports no toolbox, not even timm."""
-import ast
-import sys
 from pathlib import Path
 
 import san_plugin.core
+from import_graph import relative_import_levels, third_party_roots
 from toolbox_blocker import OPENMMLAB, run_without
 
 CORE = Path(san_plugin.core.__file__).parent
@@ -11,15 +10,8 @@ CORE = Path(san_plugin.core.__file__).parent
 
 def test_core_modules_import_only_torch_the_standard_library_and_each_other():
     for path in sorted(CORE.glob('*.py')):
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom) and node.level:
-                assert node.level == 1, f'{path.name} imports from outside core: {ast.unparse(node)}'
-                continue
-            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
-                     else [node.module] if isinstance(node, ast.ImportFrom) else [])
-            for name in names:
-                root = name.split('.')[0]
-                assert root == 'torch' or root in sys.stdlib_module_names, f'{path.name} imports {name}'
+        assert third_party_roots(path) <= {'torch'}, path.name
+        assert relative_import_levels(path) <= {1}, f'{path.name} imports from outside core'
 
 
 def test_every_core_module_imports_and_converts_without_any_toolbox():

@@ -1,10 +1,8 @@
 """Tests for san_plugin.mm.engine.atomic_save: checkpoints are written atomically."""
-import ast
 import builtins
 import os
 import os.path as osp
 import signal
-import sys
 
 import mmengine.hooks.checkpoint_hook as checkpoint_hook_module
 import pytest
@@ -14,6 +12,7 @@ from mmengine.runner import save_checkpoint as mm_save_checkpoint
 
 from san_plugin.mm.engine import atomic_save as atomic_save_module
 from san_plugin.mm.engine.atomic_save import AtomicLocalBackend, atomic_save, install_atomic_checkpoint_saving
+from import_graph import third_party_roots
 from san_plugin.mm.engine.safe_load import CorruptCheckpointError, safe_load
 
 
@@ -148,13 +147,5 @@ def test_sigkill_mid_write(tmp_path, atomic):
 
 
 def test_module_imports_only_torch_numpy_mmengine_stdlib():
-    with open(atomic_save_module.__file__) as f:
-        tree = ast.parse(f.read())
-    roots = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            roots |= {alias.name.split('.')[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.level == 0:
-            roots.add(node.module.split('.')[0])
-    third_party = roots - set(sys.stdlib_module_names)
+    third_party = third_party_roots(atomic_save_module.__file__)
     assert third_party <= {'torch', 'numpy', 'mmengine'}

@@ -1,9 +1,7 @@
 """Tests for san_plugin.mm.engine.safe_load: checkpoints load with weights_only=True and a narrow allowlist."""
-import ast
 import os
 import pickle
 import subprocess
-import sys
 
 import mmengine.runner.checkpoint as mm_checkpoint
 import numpy as np
@@ -16,6 +14,7 @@ from mmengine.runner import CheckpointLoader, load_checkpoint
 from san_plugin.mm.engine import safe_load as safe_load_module
 from san_plugin.mm.engine.safe_load import (CorruptCheckpointError, UnsafeCheckpointError,
                                             register_safe_checkpoint_loader, safe_load)
+from import_graph import third_party_roots
 from toy_runs import CountIters, ToyDataset, ToyModel, make_runner
 
 TORCH_WEIGHTS_ONLY_DEFAULT = tuple(
@@ -207,13 +206,5 @@ def test_garbage_file_names_path(tmp_path):
 
 
 def test_module_imports_only_torch_numpy_mmengine_stdlib():
-    with open(safe_load_module.__file__) as f:
-        tree = ast.parse(f.read())
-    roots = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Import):
-            roots |= {alias.name.split('.')[0] for alias in node.names}
-        elif isinstance(node, ast.ImportFrom) and node.level == 0:
-            roots.add(node.module.split('.')[0])
-    third_party = roots - set(sys.stdlib_module_names)
+    third_party = third_party_roots(safe_load_module.__file__)
     assert third_party <= {'torch', 'numpy', 'mmengine'}
