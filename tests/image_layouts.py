@@ -1,4 +1,4 @@
-"""Tiny generated image datasets in the layouts users have on disk.
+"""Tiny generated image datasets in the layouts users have on disk: the one place tests write them.
 
 Every writer makes real JPEG files whose class is a colour cue (learnable in a few steps):
 
