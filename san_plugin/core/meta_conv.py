@@ -154,7 +154,7 @@ class MetaConv2d(nn.Module):
         object.__setattr__(self, '_controller', controller)
         object.__setattr__(self, '_kernel_op', kernel_op)
         self._eval_kernels: dict[float, torch.Tensor] = {}  # encoding -> kernel, eval without autograd
-        self._eval_kernels_source: tuple | None = None  # (storage, version) of each meta-learner parameter
+        self._eval_kernels_source: list | None = None  # (storage, version) of each meta-learner parameter
 
     @property
     def controller(self) -> ScaleController:
@@ -173,10 +173,10 @@ class MetaConv2d(nn.Module):
         return self._eval_kernel(eps)
 
     def _eval_kernel(self, eps: float) -> torch.Tensor:
-        # Runs per layer per eval call: the check is a tuple of plain ints (dtype and device
+        # Runs per layer per eval call: the check is a list of plain ints (dtype and device
         # changes move the storage; ``.to()`` also drops the kernels).
         meta = self._modules['meta']
-        source = tuple((p.data_ptr(), p._version) for p in _own_parameters(meta))
+        source = [(p.data_ptr(), p._version) for p in _own_parameters(meta)]
         if source != self._eval_kernels_source:
             self._eval_kernels, self._eval_kernels_source = {}, source
         kernel = self._eval_kernels.get(eps)
