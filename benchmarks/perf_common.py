@@ -75,6 +75,7 @@ def summed_loss_step(model: nn.Module, data: dict, wrapper: OptimWrapper) -> dic
     Every resolution's graph stays alive until the single backward (the memory that
     ``SANClassifier.train_step``'s per-resolution backward avoids).
     """
+    from san_plugin.core import input_resolution
     with wrapper.optim_context(model):
         data = model.data_preprocessor(data, True)
     views = data['inputs'] if isinstance(data['inputs'], (list, tuple)) else [data['inputs']]
@@ -82,8 +83,10 @@ def summed_loss_step(model: nn.Module, data: dict, wrapper: OptimWrapper) -> dic
     total = 0
     for inputs in views:
         with wrapper.optim_context(model):
-            losses = model(inputs, data['data_samples'], mode='loss', teachers=tuple(teachers))
-        teachers.append(losses.pop('logits').detach())
+            logits = model(inputs, mode='tensor')
+            losses = model.head.loss_from_logits(logits, data['data_samples'], resolution=input_resolution(inputs),
+                                                 teachers=tuple(teachers))
+        teachers.append(logits.detach())
         loss, _ = model.parse_losses(losses)
         total = total + loss
     wrapper.update_params(total)
