@@ -19,7 +19,11 @@ def model_config(cfg: Config) -> dict:
 
 
 def build_model(cfg: Config, checkpoint: str, device: str | torch.device = 'cpu') -> torch.nn.Module:
-    """The config's model with the checkpoint's weights (safe loading), in eval mode."""
+    """The config's model with the checkpoint's weights (safe loading), in eval mode.
+
+    Example:
+        >>> model = build_model(load_config('configs/demo/san_resnet18_demo.py'), 'work_dirs/demo/epoch_6.pth')
+    """
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     model = MODELS.build(model_config(cfg))
     load_checkpoint(model, checkpoint, map_location='cpu', strict=True)
