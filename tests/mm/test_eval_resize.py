@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from mmengine.config import Config
 
-from san_plugin.mm.runtime import set_model_resolution
+from san_plugin.mm.eval_pipeline import set_model_resolution
 from san_plugin.mm.transforms import MultiResolutionTest, eval_resize_steps
 
 
