@@ -1,11 +1,13 @@
 """Evaluate a checkpoint, as MMPretrain's tools/test.py does, at any resolution.
 
-    python tools/test.py CONFIG CHECKPOINT [--resolution S] [--mode proxy|ideal] [--out FILE.pkl]
-        [--work-dir DIR] [--cfg-options k=v ...] [--launcher pytorch]
+    python tools/test.py CONFIG CHECKPOINT [--resolution S | --tta S1 S2 ...] [--mode proxy|ideal]
+        [--out FILE.pkl] [--work-dir DIR] [--cfg-options k=v ...] [--launcher pytorch]
 
 The test pipeline resizes the short side to S / 0.875 and center-crops S. A SAN runs
 at its input's resolution: proxy inference (nearest training resolution) by default,
 ideal inference with ``--mode ideal`` for calibrated resolutions (tools/calibrate_bn.py).
+``--tta 64 48`` tests every image at each of those resolutions and averages the softmax
+scores (mmpretrain's ``AverageClsScoreTTA``): an ensemble from one checkpoint.
 """
 import argparse
 import os
@@ -14,7 +16,7 @@ import os
 from san_plugin.mm.engine.config import load_config
 from san_plugin.mm.engine.launch import add_launch_args, parse_launch_args, setup_distributed
 from san_plugin.mm.engine.runner import build_runner
-from san_plugin.mm.eval_pipeline import set_model_resolution
+from san_plugin.mm.eval_pipeline import set_model_resolution, set_multi_resolution_tta
 from san_plugin.mm.transforms import TEST_CROP_RATIO
 
 
@@ -23,6 +25,8 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('config', help='config file')
     parser.add_argument('checkpoint', help='checkpoint file')
     parser.add_argument('--resolution', type=int, help='test resolution S (default: the config\'s test pipeline)')
+    parser.add_argument('--tta', type=int, nargs='+', metavar='S',
+                        help='multi-resolution testing: average the softmax over these test resolutions')
     parser.add_argument('--crop-ratio', type=float, default=TEST_CROP_RATIO, help='center-crop ratio S / short side')
     parser.add_argument('--mode', choices=['proxy', 'ideal'], help='SAN inference mode (default: the config\'s)')
     parser.add_argument('--out', help='dump the predictions to this pickle file')
@@ -45,6 +49,13 @@ def main() -> None:
         if cfg.model.get('san') is None:
             raise SystemExit(f'--mode applies to SAN models; {args.config} builds a plain model')
         cfg.model.san.mode = args.mode
+    if args.tta is not None:
+        if args.resolution is not None:
+            raise SystemExit('--tta and --resolution exclude each other (--tta lists every test resolution)')
+        try:
+            set_multi_resolution_tta(cfg, args.tta, args.crop_ratio)
+        except ValueError as error:
+            raise SystemExit(f'--tta: {error}') from error
     if args.out is not None:
         evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [cfg.test_evaluator]
         cfg.test_evaluator = list(evaluators) + [dict(type='DumpResults', out_file_path=args.out)]

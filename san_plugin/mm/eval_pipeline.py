@@ -1,5 +1,8 @@
-"""A config's test pipeline rewritten for one resolution (``tools/test.py --resolution S``, sweeps)."""
+"""A config's test pipeline rewritten for one resolution (``tools/test.py --resolution S``, sweeps)
+or for multi-resolution testing (``tools/test.py --tta 64 48``)."""
 from __future__ import annotations
+
+from typing import Sequence
 
 from mmengine.config import Config
 
@@ -29,3 +32,29 @@ def set_model_resolution(cfg: Config, resolution: int, crop_ratio: float) -> Non
     load_index = next((i for i, step in enumerate(kept) if is_image_loader(step)), 0)
     steps = eval_resize_steps(resolution, crop_ratio, **dict(cfg.get('eval_resize') or {}))
     cfg.test_dataloader.dataset.pipeline = kept[:load_index + 1] + steps + kept[load_index + 1:]
+
+
+def set_multi_resolution_tta(cfg: Config, resolutions: Sequence[int], crop_ratio: float) -> None:
+    """Tests every image at several resolutions and averages the softmax scores.
+
+    mmpretrain's own test-time augmentation does the work: the test pipeline becomes a
+    ``TestTimeAug`` with one resize + center crop per resolution (the standard test crop,
+    with the config's ``eval_resize`` options), and the model is wrapped in
+    ``AverageClsScoreTTA``. A SAN runs each view at its own resolution (proxy inference
+    unless ``mode='ideal'``), so one checkpoint gives a free ensemble whose cost is the
+    sum of the views' costs.
+
+    Example:
+        >>> set_multi_resolution_tta(cfg, [64, 48], crop_ratio=0.875)
+    """
+    sizes = [int(s) for s in resolutions]
+    if len(sizes) < 2 or len(set(sizes)) != len(sizes) or min(sizes) <= 0:
+        raise ValueError(f'multi-resolution testing needs two or more distinct positive resolutions, got {sizes}')
+    pipeline = cfg.test_dataloader.dataset.pipeline
+    kept = [step for step in pipeline if step['type'] not in _RESIZE_STEPS]
+    load_index = next((i for i, step in enumerate(kept) if is_image_loader(step)), 0)
+    options = dict(cfg.get('eval_resize') or {})
+    views = [dict(type='Compose', transforms=eval_resize_steps(s, crop_ratio, **options)) for s in sizes]
+    after = dict(type='Compose', transforms=kept[load_index + 1:])  # one stage of one choice (e.g. PackInputs)
+    cfg.test_dataloader.dataset.pipeline = kept[:load_index + 1] + [dict(type='TestTimeAug', transforms=[views, [after]])]
+    cfg.model = dict(type='AverageClsScoreTTA', module=cfg.model)
