@@ -1,0 +1,63 @@
+"""The issue-18 report over learning rates: same-rate gains, the worst case that picks the default,
+best against best. Fake runs with known numbers, so every figure can be checked by hand."""
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+TRAIN = (64, 56, 48, 40, 32)
+TESTS = (80, 72, 64, 56, 48, 44, 40, 36, 32, 24)
+
+
+@pytest.fixture(scope='module')
+def lr_sweep():
+    sys.path.insert(0, str(REPO / 'benchmarks' / 'imagenette'))
+    try:
+        import lr_sweep  # noqa: PLC0415
+        yield lr_sweep
+    finally:
+        sys.path.remove(str(REPO / 'benchmarks' / 'imagenette'))
+
+
+def write_run(root: Path, lr: float, name: str, value: float) -> None:
+    """A finished run whose proxy cells are all ``value`` (a baseline: its only row)."""
+    folder = root / f'lr{lr:g}' / name
+    folder.mkdir(parents=True)
+    if name.startswith('baseline'):
+        rows, proxy = {'baseline': {str(t): value for t in TESTS}}, {}
+    else:
+        rows = {str(s): {str(t): value for t in TESTS} for s in TRAIN}
+        proxy = {str(t): min(TRAIN, key=lambda s, t=t: (abs(s - t), -s)) for t in TESTS}
+    (folder / 'eval.json').write_text(json.dumps(dict(rows=rows, proxy=proxy)))
+    (folder / 'timing.json').write_text(json.dumps(dict(epochs=15, train_wall_s=60.0)))
+
+
+def test_report_picks_the_best_worst_case_and_compares_best_against_best(tmp_path, lr_sweep):
+    for lr, base in ((0.025, 70.0), (0.1, 74.0)):
+        for s in TRAIN:
+            write_run(tmp_path, lr, f'baseline_{s}', base)
+    # default: +3 at 0.025, -1 at 0.1 (worst -1); (a): +1 and +1 (worst +1): (a) is chosen
+    write_run(tmp_path, 0.025, 'san', 73.0)
+    write_run(tmp_path, 0.1, 'san', 73.0)
+    write_run(tmp_path, 0.025, 'san_sharedlr', 71.0)
+    write_run(tmp_path, 0.1, 'san_sharedlr', 75.0)
+    write_run(tmp_path, 0.1, 'san_sharedconv', 74.5)
+    out = tmp_path / 'report'
+    lr_sweep.main(['--root', str(tmp_path), '--out', str(out), '--no-diagnostics'])
+    summary = json.loads(out.with_suffix('.json').read_text())
+    assert summary['worst_case_same_rate_gain'] == {'san': pytest.approx(-1.0), 'san_sharedlr': pytest.approx(1.0)}
+    assert summary['chosen'] == 'san_sharedlr'
+    best = summary['best_vs_best']
+    assert best['baseline_64'] == {'lr': 0.1, 'top1': 74.0}
+    assert best['san']['lr'] == 0.025 and best['san']['mean_gain'] == pytest.approx(-1.0)  # tie 73/73: smaller rate
+    assert best['san_sharedlr']['lr'] == 0.1 and best['san_sharedlr']['mean_gain'] == pytest.approx(1.0)
+    md = out.with_suffix('.md').read_text()
+    assert 'Highest: **san_sharedlr**' in md
+    assert 'mean diagonal gain >= +1.0: met (+1.00)' in md and '64: +0.50' in md  # 75 against shared convs' 74.5
+
+
+def test_no_runs_is_an_error_naming_the_folder(tmp_path, lr_sweep):
+    with pytest.raises(SystemExit, match=str(tmp_path)):
+        lr_sweep.main(['--root', str(tmp_path), '--out', str(tmp_path / 'x')])
