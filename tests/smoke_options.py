@@ -24,3 +24,30 @@ def smoke_options(cfg, data_root: Path, batch_size: int = 2) -> dict:
 def as_cli(options: dict) -> list[str]:
     """The same options as command-line words: ``['--cfg-options', 'k=v', ...]``."""
     return ['--cfg-options', *(f'{key}={value}' for key, value in options.items())]
+
+
+PRETRAINED_INITS = ('Pretrained', 'StrictPretrained')
+
+
+def pretrained_stub_options(cfg, folder: Path) -> dict:
+    """For a config that initialises from a trained plain model (``init_cfg`` of type
+    ``Pretrained``/``StrictPretrained`` on its backbone or head): writes that plain model's
+    checkpoint (the config's model with ``san=None``, freshly initialised) into ``folder``
+    and returns the options pointing the ``init_cfg`` entries at it. ``{}`` otherwise."""
+    import torch
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS
+
+    parts = [part for part in ('backbone', 'head')
+             if (cfg.model.get(part) or {}).get('init_cfg', {}).get('type') in PRETRAINED_INITS]
+    if not parts:
+        return {}
+    plain = dict(cfg.model.to_dict(), san=None) if cfg.model.get('san') is not None else cfg.model.to_dict()
+    for part in parts:
+        plain[part] = {k: v for k, v in plain[part].items() if k != 'init_cfg'}
+    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
+    model = MODELS.build(plain)
+    model.init_weights()
+    path = Path(folder) / 'pretrained_plain.pth'
+    torch.save({'state_dict': model.state_dict()}, path)
+    return {f'model.{part}.init_cfg.checkpoint': str(path) for part in parts}

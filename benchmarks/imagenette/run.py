@@ -48,7 +48,10 @@ CONFIGS = {
     'san_wlr': 'configs/imagenette/san_resnet18_imagenette_wlr.py',
     'san_sdnorm': 'configs/imagenette/san_resnet18_imagenette_sdnorm.py',
     'san_stdenc': 'configs/imagenette/san_resnet18_imagenette_stdenc.py',
+    # issue 15: the SAN fine-tuned from this run's baseline_64 (its own, shorter schedule)
+    'san_finetune': 'configs/imagenette/san_resnet18_imagenette_finetune.py',
 }
+FINETUNED = {'san_finetune': 'baseline_64'}  # model -> the run whose final checkpoint it starts from
 TEST_RESOLUTIONS = (80, 72, 64, 56, 48, 44, 40, 36, 32, 24)
 
 
@@ -61,6 +64,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--epochs', type=int, default=None, help="default: the configs' max_epochs")
     p.add_argument('--warmup-epochs', type=float, default=1.0, help='linear warm-up length (fractions allowed)')
     p.add_argument('--batch-size', type=int, default=None, help="default: the configs' (64)")
+    p.add_argument('--finetune-epochs', type=int, default=None,
+                   help="epochs of the fine-tuned SAN (default: the config's, 5); --epochs sets the others")
+    p.add_argument('--finetune-warmup-epochs', type=float, default=0.0, help='its linear warm-up (default none)')
+    p.add_argument('--finetune-from', default=None,
+                   help='plain checkpoint the fine-tuned SAN starts from (default: this run\'s baseline_64)')
     p.add_argument('--lr', type=float, default=None,
                    help="learning rate per batch of 64 (default: the configs'); scaled linearly with --batch-size")
     p.add_argument('--num-workers', type=int, default=2)
@@ -84,6 +92,12 @@ def model_config(name: str, args: argparse.Namespace):
     from mmengine.config import Config
     cfg = Config.fromfile(str(REPO / CONFIGS[name]))
     epochs = args.epochs or cfg.train_cfg.max_epochs
+    warmup = args.warmup_epochs
+    if name in FINETUNED:
+        epochs, warmup = args.finetune_epochs or cfg.train_cfg.max_epochs, args.finetune_warmup_epochs
+        parent = FINETUNED[name]
+        source = args.finetune_from or str(Path(args.work_dir) / parent / f'epoch_{model_config(parent, args)[1]}.pth')
+        cfg.model.backbone.init_cfg.checkpoint = cfg.model.head.init_cfg.checkpoint = source
     config_batch = cfg.train_dataloader.batch_size
     batch = args.batch_size or config_batch
     for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
@@ -96,7 +110,7 @@ def model_config(name: str, args: argparse.Namespace):
     base_lr = cfg.optim_wrapper.optimizer.lr * 64 / config_batch if args.lr is None else args.lr
     cfg.optim_wrapper.optimizer.lr = base_lr * batch / 64
     cfg.auto_scale_lr = dict(base_batch_size=batch)
-    warmup = min(args.warmup_epochs, epochs)
+    warmup = min(warmup, epochs)
     schedule = [dict(type='LinearLR', start_factor=0.01, by_epoch=True, begin=0, end=warmup,
                      convert_to_iter_based=True)] if warmup else []
     if epochs > warmup:

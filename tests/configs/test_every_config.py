@@ -17,7 +17,7 @@ import pytest
 from mmengine.registry import DefaultScope
 
 from image_layouts import write_image_folder, write_imagenet
-from smoke_options import smoke_options
+from smoke_options import pretrained_stub_options, smoke_options
 
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = sorted(p for p in (REPO / 'configs').rglob('*.py') if '_base_' not in p.parts)
@@ -49,7 +49,8 @@ def test_config_trains_one_epoch_and_validates(path: Path, data_roots, tmp_path)
 
     layout = layout_of(Config.fromfile(str(path)))
     cfg = load_config(str(path))
-    cfg.merge_from_dict({**smoke_options(cfg, data_roots[layout]), 'work_dir': str(tmp_path / 'work')})
+    cfg.merge_from_dict({**smoke_options(cfg, data_roots[layout]), **pretrained_stub_options(cfg, tmp_path),
+                         'work_dir': str(tmp_path / 'work')})
     with DefaultScope.overwrite_default_scope(cfg.get('default_scope', 'mmpretrain')):
         runner = build_runner(cfg)
         runner.train()

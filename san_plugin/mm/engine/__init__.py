@@ -10,6 +10,7 @@
 ``amp``                ``CPUAmpOptimWrapper`` (bf16 autocast without a GPU) and ``use_amp``
 ``random_state``       ``RandomStateHook``: a resumed epoch-based run draws the same augmentations
 ``runner``             ``SANRunner``: broadcasts only the tensors of a state dict
+``strict_pretrained``  ``StrictPretrained`` init: a checkpoint that does not fit is an error, not a warning
 ``launch``, ``config`` what the tools share with MMPretrain's: arguments, gloo set-up, config
 =====================  =====================================================================
 
@@ -21,7 +22,7 @@ Nothing here imports the SAN itself.
 """
 from __future__ import annotations
 
-from mmengine.registry import HOOKS, OPTIM_WRAPPERS, RUNNERS
+from mmengine.registry import HOOKS, OPTIM_WRAPPERS, RUNNERS, WEIGHT_INITIALIZERS
 from mmpretrain.registry import DATASETS, TRANSFORMS
 
 from .amp import CPUAmpOptimWrapper
@@ -31,6 +32,7 @@ from .load_image import BadImageError, SafeLoadImageFromFile
 from .random_state import RandomStateHook
 from .runner import SANRunner
 from .safe_load import register_safe_checkpoint_loader
+from .strict_pretrained import StrictPretrainedInit
 
 REGISTERED = ((TRANSFORMS, SafeLoadImageFromFile), (DATASETS, CheckedCustomDataset),
               (OPTIM_WRAPPERS, CPUAmpOptimWrapper), (HOOKS, RandomStateHook), (RUNNERS, SANRunner))
@@ -43,6 +45,7 @@ def install_engine_fixes() -> None:
     * ``SafeLoadImageFromFile`` (mmpretrain ``TRANSFORMS``), ``CheckedCustomDataset``
       (``DATASETS``), ``CPUAmpOptimWrapper`` (mmengine ``OPTIM_WRAPPERS``),
       ``RandomStateHook`` (``HOOKS``) and ``SANRunner`` (``RUNNERS``), under their class names;
+    * ``StrictPretrained`` (mmengine ``WEIGHT_INITIALIZERS``, :class:`StrictPretrainedInit`);
     * local checkpoints load through :func:`~san_plugin.mm.engine.safe_load.safe_load`
       (``register_safe_checkpoint_loader``);
     * local files mmengine writes, checkpoints and the ``last_checkpoint`` pointer, are
@@ -54,6 +57,7 @@ def install_engine_fixes() -> None:
     """
     for registry, component in REGISTERED:
         registry.register_module(module=component, force=True)
+    WEIGHT_INITIALIZERS.register_module(name='StrictPretrained', module=StrictPretrainedInit, force=True)
     register_safe_checkpoint_loader()
     install_atomic_checkpoint_saving()
 
