@@ -7,10 +7,12 @@ the builtin ``eval`` in ``from san_plugin import eval``).
 from .measure import count_flops, count_params, measure_latency
 from .model_io import example_input, inference, input_channels
 from .sweep_report import write_sweep_report
-from .sweep_result import Accuracy, Cost, NoOperatingPointError, SweepResult, SweepRow, pick_operating_point
+from .sweep_result import (Accuracy, Cost, NoOperatingPointError, SweepResult, SweepRow, TTAEntry,
+                           pick_operating_point, tta_views)
+from .tta_comparison import TTAComparison, compare_tta
 
 __all__ = [
-    'Accuracy', 'Cost', 'NoOperatingPointError', 'SweepResult', 'SweepRow', 'count_flops', 'count_params',
-    'example_input', 'inference', 'input_channels', 'measure_latency', 'pick_operating_point',
-    'write_sweep_report',
+    'Accuracy', 'Cost', 'NoOperatingPointError', 'SweepResult', 'SweepRow', 'TTAComparison', 'TTAEntry',
+    'compare_tta', 'count_flops', 'count_params', 'example_input', 'inference', 'input_channels',
+    'measure_latency', 'pick_operating_point', 'tta_views', 'write_sweep_report',
 ]

@@ -2,7 +2,7 @@
 
 Example:
     >>> paths = write_sweep_report(result, 'work_dirs/sweep/resnet18')
-    >>> sorted(paths)
+    >>> sorted(paths)  # + 'tta_csv' when the sweep has multi-resolution entries
     ['accuracy_png', 'csv', 'json', 'md', 'tradeoff_png']
 """
 from __future__ import annotations
@@ -12,10 +12,13 @@ import json
 from pathlib import Path
 from typing import Any
 
-from .sweep_result import Accuracy, Cost, SweepResult
+from .sweep_result import PROXY, Accuracy, Cost, SweepResult
+from .tta_comparison import SingleCell, compare_tta
 
 CSV_COLUMNS = ('label', 'kind', 'train_resolution', 'test_resolution', 'top1', 'top5', 'proxy',
                'gflops', 'params', 'latency_ms')
+TTA_CSV_COLUMNS = ('model', 'views', 'top1', 'top5', 'gflops', 'latency_ms', 'best_single_resolution',
+                   'best_single_top1', 'best_single_gflops', 'largest_view_top1', 'largest_view_gflops')
 TRADEOFF_AXES = ('auto', 'latency', 'gflops')
 _STYLE = {'san': dict(linestyle='-', marker='o', linewidth=1.2, alpha=0.75),
           'ideal': dict(linestyle='-', marker='s', linewidth=1.8),
@@ -28,7 +31,9 @@ def write_sweep_report(result: SweepResult, out: str | Path, *, tradeoff_x: str 
     The Markdown and CSV hold the same cells as the JSON (Markdown rounded to two
     decimals); proxy-inference cells are bold in the Markdown and ``proxy=1`` in the CSV.
     The trade-off plot needs costs: it is written when some test resolution has the
-    cost on its x axis.
+    cost on its x axis. A sweep with multi-resolution entries also gets the Markdown
+    section "Multi-resolution testing", ``<out>_tta.csv`` (one record per entry, with the
+    single-resolution cells it competes with) and star markers in the trade-off plot.
 
     Args:
         result: the sweep.
@@ -38,7 +43,7 @@ def write_sweep_report(result: SweepResult, out: str | Path, *, tradeoff_x: str 
 
     Returns:
         The written paths under the keys ``md``, ``csv``, ``json``, ``accuracy_png`` and
-        (when written) ``tradeoff_png``.
+        (when written) ``tradeoff_png`` and ``tta_csv``.
     """
     if tradeoff_x not in TRADEOFF_AXES:
         raise ValueError(f'tradeoff_x must be one of {TRADEOFF_AXES}, got {tradeoff_x!r}')
@@ -53,6 +58,8 @@ def write_sweep_report(result: SweepResult, out: str | Path, *, tradeoff_x: str 
     tradeoff = plot_tradeoff(result, out.with_name(out.name + '_tradeoff.png'), x_axis=tradeoff_x)
     if tradeoff is not None:
         paths['tradeoff_png'] = tradeoff
+    if result.tta:
+        paths['tta_csv'] = _write_records(out.with_name(out.name + '_tta.csv'), TTA_CSV_COLUMNS, tta_rows(result))
     return paths
 
 
@@ -78,7 +85,62 @@ def markdown(result: SweepResult) -> str:
         lines += [f'## {metric.replace("top", "Top-")} accuracy (%)', '', *_matrix(result, metric), '']
     if result.costs:
         lines += ['## Cost per test resolution', '', *_cost_table(result), '']
+    if result.tta:
+        lines += ['## Multi-resolution testing', '',
+                  'Each image at several test resolutions, the softmax averaged (one checkpoint: each view runs '
+                  'as the model runs at its size); the cost is the sum of the views\'. Beside it, the same model '
+                  'at one resolution: the best cell at no more GFLOPs, and the cell at the largest view. '
+                  'Gain: top-1 points of the ensemble over that cell.', '', *_tta_table(result), '']
     return '\n'.join(lines)
+
+
+def source_name(source: str) -> str:
+    """How tables name a multi-resolution entry's curve (``'proxy'`` is the SAN as it runs)."""
+    return 'SAN (proxy)' if source == PROXY else source
+
+
+def _single(cell: SingleCell | None) -> str:
+    if cell is None:
+        return ''
+    cost = '' if cell.cost.gflops is None else f' ({cell.cost.gflops:.3f})'
+    return f'{cell.accuracy.top1:.2f} @ {cell.resolution}{cost}'
+
+
+def _gain(value: float | None) -> str:
+    return '' if value is None else f'{value:+.2f}'
+
+
+def _tta_table(result: SweepResult) -> list[str]:
+    top5 = any(e.accuracy.top5 is not None for e in result.tta)
+    latency = any(e.cost.latency_ms is not None for e in result.tta)
+    head = ['model', 'views (px)', 'top-1'] + (['top-5'] if top5 else []) + ['GFLOPs'] + \
+        (['latency (ms)'] if latency else []) + ['best single at <= GFLOPs', 'gain', 'single at largest view', 'gain']
+    lines = ['| ' + ' | '.join(head) + ' |', '|---|---|' + '---:|' * (len(head) - 2)]
+    for entry in result.tta:
+        comparison = compare_tta(result, entry)
+        fields = [source_name(entry.source), entry.views, _fmt(entry.accuracy.top1)]
+        fields += [_fmt(entry.accuracy.top5)] if top5 else []
+        fields += [_fmt(entry.cost.gflops, 3)] + ([_fmt(entry.cost.latency_ms)] if latency else [])
+        fields += [_single(comparison.best_within), _gain(comparison.gain_over_best_within),
+                   _single(comparison.at_largest), _gain(comparison.gain_over_largest)]
+        lines.append('| ' + ' | '.join(fields) + ' |')
+    lines += ['', 'Single cells: top-1 @ test resolution (GFLOPs).']
+    return lines
+
+
+def tta_rows(result: SweepResult) -> list[dict[str, Any]]:
+    """One record per multi-resolution entry, with the single cells it competes with."""
+    records = []
+    for entry in result.tta:
+        comparison = compare_tta(result, entry)
+        best, largest = comparison.best_within, comparison.at_largest
+        records.append({'model': source_name(entry.source), 'views': entry.views, 'top1': entry.accuracy.top1,
+                        'top5': entry.accuracy.top5, 'gflops': entry.cost.gflops, 'latency_ms': entry.cost.latency_ms,
+                        'best_single_resolution': best and best.resolution,
+                        'best_single_top1': best and best.accuracy.top1, 'best_single_gflops': best and best.cost.gflops,
+                        'largest_view_top1': largest and largest.accuracy.top1,
+                        'largest_view_gflops': largest and largest.cost.gflops})
+    return records
 
 
 def _matrix(result: SweepResult, metric: str) -> list[str]:
@@ -127,10 +189,14 @@ def csv_rows(result: SweepResult) -> list[dict[str, Any]]:
 
 
 def _write_csv(path: Path, result: SweepResult) -> Path:
+    return _write_records(path, CSV_COLUMNS, csv_rows(result))
+
+
+def _write_records(path: Path, columns: tuple[str, ...], records: list[dict[str, Any]]) -> Path:
     with path.open('w', newline='') as handle:
-        writer = csv.DictWriter(handle, fieldnames=CSV_COLUMNS)
+        writer = csv.DictWriter(handle, fieldnames=columns)
         writer.writeheader()
-        for record in csv_rows(result):
+        for record in records:
             writer.writerow({k: '' if v is None else v for k, v in record.items()})
     return path
 
@@ -213,10 +279,15 @@ def _tradeoff_axis(result: SweepResult, x_axis: str) -> str | None:
     return x_axis if available else None
 
 
-def tradeoff_series(result: SweepResult, x_axis: str) -> dict[str, list[tuple[float, float, int]]]:
+TTA_SERIES_SUFFIX = ', multi-resolution'
+
+
+def tradeoff_series(result: SweepResult, x_axis: str) -> dict[str, list[tuple[float, float, int | str]]]:
     """``{series: [(cost, top1, resolution), ...]}``: the proxy curve, each ideal row, and the
-    baselines, each at its own training resolution."""
-    series: dict[str, list[tuple[float, float, int]]] = {}
+    baselines, each at its own training resolution; then one series per curve with
+    multi-resolution entries (named ``<curve>, multi-resolution``, labelled by their views, e.g.
+    ``'64+48'``)."""
+    series: dict[str, list[tuple[float, float, int | str]]] = {}
 
     def points(curve: dict[int, Accuracy]) -> list[tuple[float, float, int]]:
         found = [(_cost_value(result, t, x_axis), a.top1, t) for t, a in curve.items()]
@@ -230,11 +301,17 @@ def tradeoff_series(result: SweepResult, x_axis: str) -> dict[str, list[tuple[fl
                  if row.resolution in row.cells}
     if baselines:
         series['baselines (at their training resolution)'] = points(baselines)
-    return {name: pts for name, pts in series.items() if pts}
+    for entry in result.tta:
+        cost = entry.cost.latency_ms if x_axis == 'latency' else entry.cost.gflops
+        if cost is not None:
+            series.setdefault(source_name(entry.source) + TTA_SERIES_SUFFIX, []).append(
+                (cost, entry.accuracy.top1, entry.views))
+    return {name: sorted(pts, key=lambda p: p[:2]) for name, pts in series.items() if pts}
 
 
 def plot_tradeoff(result: SweepResult, path: str | Path, *, x_axis: str = 'auto') -> Path | None:
-    """Top-1 vs latency or GFLOPs per test resolution; None (nothing written) without costs."""
+    """Top-1 vs latency or GFLOPs per test resolution (multi-resolution entries as stars);
+    None (nothing written) without costs."""
     axis = _tradeoff_axis(result, x_axis)
     series = tradeoff_series(result, axis) if axis else {}
     if not series:
@@ -245,7 +322,10 @@ def plot_tradeoff(result: SweepResult, path: str | Path, *, x_axis: str = 'auto'
         for name, pts in series.items():
             dashed = name.startswith('baselines')
             xs, ys, _ = zip(*pts)
-            ax.plot(xs, ys, label=name, linestyle='--' if dashed else '-', marker='^' if dashed else 'o')
+            if name.endswith(TTA_SERIES_SUFFIX):
+                ax.plot(xs, ys, label=name, linestyle='none', marker='*', markersize=11)
+            else:
+                ax.plot(xs, ys, label=name, linestyle='--' if dashed else '-', marker='^' if dashed else 'o')
             for x, y, t in pts:
                 ax.annotate(str(t), (x, y), textcoords='offset points', xytext=(4, 4), fontsize=7)
         _plain_log_labels(ax)

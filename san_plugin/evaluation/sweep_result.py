@@ -12,19 +12,26 @@ A sweep evaluates models over test resolutions T (the paper's Table 1 and Table 
 
 Costs (GFLOPs, parameters, latency) depend on the test resolution only, since a baked
 SAN has the baseline's architecture. Accuracies are percentages (0-100).
+
+Multi-resolution testing (:class:`TTAEntry`): a model's softmax averaged over several test
+resolutions of the same images, each view run as the model runs at that resolution; its
+cost is the sum of the views' costs.
+
+JSON format versions: 1 (no multi-resolution entries) and 2 (``'tta'``); both load.
 """
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterable, Mapping
 
 from san_plugin.core.scale import nearest_resolution
 
 KINDS = ('san', 'ideal', 'baseline')
 FORMAT_ID = 'san_plugin.sweep'
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 PROXY = 'proxy'
 
 
@@ -121,6 +128,87 @@ class Cost:
             return value
         return cls(**{k: value.get(k) for k in ('gflops', 'params', 'latency_ms')})
 
+    @classmethod
+    def total(cls, costs: Iterable['Cost']) -> 'Cost':
+        """The cost of running every one of ``costs`` (one forward pass each): GFLOPs and
+        latency summed where all are known, parameters unknown (the views of a SAN run
+        different baked models).
+
+        Example:
+            >>> Cost.total([Cost(gflops=0.08, latency_ms=1.0), Cost(gflops=0.05, latency_ms=0.7)])
+            Cost(gflops=0.13, params=None, latency_ms=1.7)
+        """
+        costs = [cls.of(c) for c in costs]
+
+        def summed(values: list[float | None]) -> float | None:
+            return None if not values or any(v is None for v in values) else float(sum(values))
+
+        return cls(gflops=summed([c.gflops for c in costs]), latency_ms=summed([c.latency_ms for c in costs]))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {'gflops': self.gflops, 'params': self.params, 'latency_ms': self.latency_ms}
+
+
+def tta_views(resolutions: Iterable[Any]) -> tuple[int, ...]:
+    """A multi-resolution combination checked and sorted largest first.
+
+    Raises:
+        ValueError: fewer than two sizes, a duplicate or a size that is not a positive integer
+            (the message names the combination).
+
+    Example:
+        >>> tta_views([48, 64])
+        (64, 48)
+    """
+    values = list(resolutions)
+    if (len(values) < 2 or len(set(values)) != len(values)
+            or any(isinstance(v, bool) or not isinstance(v, int) or v <= 0 for v in values)):
+        raise ValueError(f'a multi-resolution combination needs two or more distinct positive integer sizes, '
+                         f'got {values}')
+    return tuple(sorted(values, reverse=True))
+
+
+@dataclass
+class TTAEntry:
+    """Multi-resolution testing: one model's softmax averaged over several test resolutions.
+
+    Attributes:
+        source: the single-resolution curve of the same model run the same way, which the
+            report compares against: ``'proxy'`` (a SAN as it runs on its input), an ideal
+            row's label (``--mode ideal``) or a baseline row's label.
+        resolutions: the views' test resolutions (two or more, distinct), largest first.
+        accuracy: top-1 (and top-5) of the averaged softmax, in percent.
+        cost: the views' summed cost (see :meth:`Cost.total`).
+
+    Example:
+        >>> entry = TTAEntry('proxy', (48, 64), (73.1, 91.0), Cost(gflops=0.131))
+        >>> entry.resolutions, entry.views
+        ((64, 48), '64+48')
+    """
+
+    source: str
+    resolutions: tuple[int, ...]
+    accuracy: Accuracy
+    cost: Cost = field(default_factory=Cost)
+
+    def __post_init__(self) -> None:
+        self.resolutions = tta_views(int(r) if isinstance(r, str) else r for r in self.resolutions)
+        self.accuracy = Accuracy.of(self.accuracy)
+        self.cost = Cost.of(self.cost)
+
+    @property
+    def views(self) -> str:
+        """The combination as written on the command line and in tables, e.g. ``'64+48'``."""
+        return '+'.join(map(str, self.resolutions))
+
+    def to_dict(self) -> dict[str, Any]:
+        return {'source': self.source, 'resolutions': list(self.resolutions), 'top1': self.accuracy.top1,
+                'top5': self.accuracy.top5, 'cost': self.cost.to_dict()}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> 'TTAEntry':
+        return cls(data['source'], tuple(data['resolutions']), data, data.get('cost') or {})
+
 
 @dataclass
 class SweepResult:
@@ -135,6 +223,8 @@ class SweepResult:
             when left empty.
         title: a heading for the report.
         meta: free-form provenance (config, checkpoints, dataset, device...).
+        tta: multi-resolution testing results (:class:`TTAEntry`), each of a curve of this
+            sweep (``'proxy'`` or a row label).
 
     Example:
         >>> result = SweepResult(training_resolutions=(224, 160), rows=[
@@ -153,6 +243,7 @@ class SweepResult:
     test_resolutions: tuple[int, ...] = ()
     title: str = ''
     meta: dict[str, Any] = field(default_factory=dict)
+    tta: list[TTAEntry] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.training_resolutions = tuple(sorted({int(r) for r in self.training_resolutions}, reverse=True))
@@ -168,6 +259,18 @@ class SweepResult:
             if row.kind == 'san' and row.resolution not in self.training_resolutions:
                 raise ValueError(f'SAN row {row.label!r} has resolution {row.resolution}, not one of the '
                                  f'training resolutions {self.training_resolutions}')
+        self._check_tta()
+
+    def _check_tta(self) -> None:
+        sources = set(row.label for row in self.rows) | ({PROXY} if self.rows_of('san') else set())
+        seen = set()
+        for entry in self.tta:
+            if entry.source not in sources:
+                raise ValueError(f'multi-resolution entry {entry.views!r} has source {entry.source!r}, which is not '
+                                 f'a curve of this sweep; sources: {sorted(sources)}')
+            if (entry.source, entry.resolutions) in seen:
+                raise ValueError(f'multi-resolution entry {entry.views!r} of {entry.source!r} appears twice')
+            seen.add((entry.source, entry.resolutions))
 
     # -- derived views --------------------------------------------------------------
     def row(self, label: str) -> SweepRow:
@@ -213,18 +316,23 @@ class SweepResult:
                 'cells': {str(t): {'top1': a.top1, 'top5': a.top5, 'proxy': self.is_proxy(row, t)}
                           for t, a in sorted(row.cells.items(), reverse=True)},
             } for row in self.rows],
-            'costs': {str(t): {'gflops': c.gflops, 'params': c.params, 'latency_ms': c.latency_ms}
-                      for t, c in sorted(self.costs.items(), reverse=True)},
+            'costs': {str(t): c.to_dict() for t, c in sorted(self.costs.items(), reverse=True)},
+            'tta': [entry.to_dict() for entry in self.tta],
         }
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> 'SweepResult':
-        """Reads :meth:`to_dict`'s output (the proxy flags are recomputed)."""
+        """Reads :meth:`to_dict`'s output of any version in ``READABLE_VERSIONS`` (the proxy
+        flags are recomputed; version 1 has no multi-resolution entries)."""
         if data.get('format') != FORMAT_ID:
             raise ValueError(f'not a {FORMAT_ID} result (format={data.get("format")!r})')
+        if data.get('version', 1) not in READABLE_VERSIONS:
+            raise ValueError(f'{FORMAT_ID} version {data.get("version")!r} is not readable here (this version '
+                             f'reads {READABLE_VERSIONS}); update san_plugin')
         rows = [SweepRow(r['label'], r['kind'], r['resolution'], r['cells']) for r in data['rows']]
         return cls(tuple(data['training_resolutions']), rows, dict(data.get('costs', {})),
-                   tuple(data.get('test_resolutions', ())), data.get('title', ''), dict(data.get('meta', {})))
+                   tuple(data.get('test_resolutions', ())), data.get('title', ''), dict(data.get('meta', {})),
+                   [TTAEntry.from_dict(entry) for entry in data.get('tta', [])])
 
     @classmethod
     def load(cls, path: str | Path) -> 'SweepResult':

@@ -1,8 +1,9 @@
 """Resolution sweeps of MMPretrain checkpoints: the paper's Table 1 for any config.
 
 The evaluation loop: every row (a SAN's BN branch, the SAN as it runs, a baseline) at
-every test resolution, decoding each resolution once; and the cost of the deployed
-(baked) model per resolution. Models come from :mod:`san_plugin.mm.model_from_config`.
+every test resolution, decoding each resolution once; multi-resolution testing
+(:mod:`san_plugin.mm.tta_sweep`); and the cost of the deployed (baked) model per
+resolution. Models come from :mod:`san_plugin.mm.model_from_config`.
 """
 from __future__ import annotations
 
@@ -16,15 +17,14 @@ from mmengine.runner import Runner
 from mmengine.utils import ProgressBar
 
 from san_plugin.core import bake, find_controller, san_resolution, set_mode
-from san_plugin.evaluation import Cost, SweepResult, SweepRow, count_flops, count_params, measure_latency
+from san_plugin.evaluation import (Cost, SweepResult, SweepRow, TTAEntry, count_flops, count_params,
+                                   measure_latency)
+from san_plugin.evaluation.sweep_result import PROXY
+from san_plugin.evaluation.topk import topk_correct
 from .eval_pipeline import set_model_resolution
 from .model_from_config import build_model, training_resolution
 from .transforms import TEST_CROP_RATIO
-
-
-def _topk_correct(logits: torch.Tensor, labels: torch.Tensor, k: int) -> int:
-    k = min(k, logits.size(1))
-    return int((logits.topk(k, dim=1).indices == labels[:, None]).any(dim=1).sum())
+from .tta_sweep import evaluate_tta, view_sizes
 
 
 def evaluate_rows(model, cfg: Config, test_resolutions: Sequence[int], *, rows: dict[str, int | None],
@@ -61,8 +61,8 @@ def evaluate_rows(model, cfg: Config, test_resolutions: Sequence[int], *, rows: 
                     else:
                         with san_resolution(model, bn_resolution):
                             logits = model.head(model.extract_feat(inputs), bn_resolution)
-                    counts[index] += torch.tensor([_topk_correct(logits, labels, 1),
-                                                   _topk_correct(logits, labels, 5), labels.numel()])
+                    counts[index] += torch.tensor([topk_correct(logits, labels, 1),
+                                                   topk_correct(logits, labels, 5), labels.numel()])
             if progress is not None:
                 progress.update()
         all_reduce(counts)
@@ -81,11 +81,7 @@ def resolution_costs(model, resolutions: Iterable[int], *, batch_size: int = 1, 
     """
     costs = {}
     for resolution in resolutions:
-        deployed = model
-        if find_controller(model) is not None:
-            deployed = copy.copy(model)
-            deployed._modules = dict(model._modules)
-            deployed.backbone = bake(model.backbone, resolution)
+        deployed = deployed_model(model, resolution)
         flops = count_flops(deployed, resolution)
         latency = measure_latency(deployed, resolution, batch_size, device=device, repeats=repeats)
         costs[resolution] = Cost(gflops=flops / 1e9, params=count_params(deployed),
@@ -93,12 +89,36 @@ def resolution_costs(model, resolutions: Iterable[int], *, batch_size: int = 1, 
     return costs
 
 
+def deployed_model(model, resolution: int):
+    """What a deployment runs at ``resolution``: a SAN baked for it (plain convolutions, one BN
+    branch; a shallow copy, the SAN is untouched), a plain model as it is.
+
+    Example:
+        >>> count_flops(deployed_model(san, 64), 64)
+    """
+    if find_controller(model) is None:
+        return model
+    deployed = copy.copy(model)
+    deployed._modules = dict(model._modules)
+    deployed.backbone = bake(model.backbone, resolution)
+    return deployed
+
+
 def sweep(san: tuple[Config, str] | None, baselines: Sequence[tuple[Config, str]], test_resolutions: Sequence[int],
           *, mode: str = 'proxy', device='cpu', measure_costs: bool = True, batch_size: int = 1,
-          crop_ratio: float = TEST_CROP_RATIO) -> SweepResult:
-    """Evaluates a SAN (full matrix) and/or baselines at every test resolution."""
-    test_resolutions = sorted({int(t) for t in test_resolutions}, reverse=True)
+          crop_ratio: float = TEST_CROP_RATIO, tta: Sequence[Sequence[int]] = ()) -> SweepResult:
+    """Evaluates a SAN (full matrix) and/or baselines at every test resolution.
+
+    Args:
+        tta: multi-resolution combinations, e.g. ``[(64, 48)]``: every model is also tested
+            with its softmax averaged over each combination's sizes (the SAN as it runs:
+            proxy, or ideal with ``mode='ideal'``). Their sizes join the test resolutions,
+            so each combination sits beside the single-resolution cells of its views, and its
+            cost is the sum of theirs.
+    """
+    test_resolutions = sorted({int(t) for t in test_resolutions} | set(view_sizes(tta)), reverse=True)
     rows: list[SweepRow] = []
+    entries: list[TTAEntry] = []
     training: tuple[int, ...] = ()
     costs: dict[int, Cost] = {}
     meta: dict = {'mode': mode, 'crop_ratio': crop_ratio, 'device': str(device)}
@@ -122,6 +142,9 @@ def sweep(san: tuple[Config, str] | None, baselines: Sequence[tuple[Config, str]
         meta['san_checkpoint'] = checkpoint
         if measure_costs:
             costs = resolution_costs(model, test_resolutions, batch_size=batch_size, device=device)
+        if tta:
+            scores = evaluate_tta(model, cfg, tta, crop_ratio=crop_ratio, ideal=mode == 'ideal')
+            entries += _entries(rows[-1].label if mode == 'ideal' else PROXY, scores, costs)
     for cfg, checkpoint in baselines:
         model = build_model(cfg, checkpoint, device)
         resolution = training_resolution(cfg)
@@ -131,5 +154,14 @@ def sweep(san: tuple[Config, str] | None, baselines: Sequence[tuple[Config, str]
         meta.setdefault('baseline_checkpoints', []).append(checkpoint)
         if measure_costs and not costs:
             costs = resolution_costs(model, test_resolutions, batch_size=batch_size, device=device)
+        if tta:
+            entries += _entries(rows[-1].label, evaluate_tta(model, cfg, tta, crop_ratio=crop_ratio), costs)
     return SweepResult(training_resolutions=training, rows=rows, costs=costs,
-                       test_resolutions=tuple(test_resolutions), title='Accuracy (%) per test resolution', meta=meta)
+                       test_resolutions=tuple(test_resolutions), title='Accuracy (%) per test resolution', meta=meta,
+                       tta=entries)
+
+
+def _entries(source: str, scores: dict[tuple[int, ...], tuple[float, float]], costs: dict[int, Cost]) -> list[TTAEntry]:
+    """Multi-resolution entries of one curve; each costs the sum of its views' costs (unknown without costs)."""
+    return [TTAEntry(source, combination, accuracy, Cost.total(costs[s] for s in combination) if costs else Cost())
+            for combination, accuracy in scores.items()]

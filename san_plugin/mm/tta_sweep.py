@@ -1,0 +1,98 @@
+"""Multi-resolution testing in the sweeps: a model's softmax averaged over several test resolutions.
+
+One pass over the test set decodes each image once and makes the standard test crop at every
+size that some combination needs (``MultiResolutionTest``); each view runs as the model runs on
+its input (a SAN: proxy inference, or ideal with ``ideal=True``), its softmax is computed once,
+and every combination averages the softmax of its views. ``tools/test.py --tta`` computes the
+same scores through mmpretrain's ``AverageClsScoreTTA``.
+"""
+from __future__ import annotations
+
+import copy
+from typing import Sequence
+
+import torch
+from mmengine.config import Config
+from mmengine.dist import all_reduce, get_rank
+from mmengine.runner import Runner
+from mmengine.utils import ProgressBar
+
+from san_plugin.core import find_controller, input_resolution, set_mode
+from san_plugin.evaluation import tta_views
+from san_plugin.evaluation.topk import topk_correct
+from .eval_pipeline import set_multi_view_test
+from .preprocessor import split_views
+from .transforms import TEST_CROP_RATIO
+
+
+def view_sizes(combinations: Sequence[Sequence[int]]) -> list[int]:
+    """Every size some combination needs, largest first.
+
+    Example:
+        >>> view_sizes([(64, 48), (80, 64)])
+        [80, 64, 48]
+    """
+    return sorted({s for combination in combinations for s in tta_views(combination)}, reverse=True)
+
+
+def view_probabilities(model, batch: dict) -> tuple[dict[int, torch.Tensor], torch.Tensor]:
+    """The softmax of every view of a multi-view batch, and the labels.
+
+    Each view goes through the model's data preprocessor on its own (any preprocessor
+    reads a single-resolution batch) and the model as it runs on that input.
+
+    Returns:
+        ``({size: (N, C) probabilities}, labels)``.
+    """
+    views = split_views(batch['inputs'])
+    if views is None:
+        raise ValueError('expected one test crop per size for every sample (a MultiResolutionTest pipeline), '
+                         f'got inputs of type {type(batch["inputs"]).__name__}')
+    probabilities, labels = {}, None
+    for view in views:
+        data = model.data_preprocessor({'inputs': view, 'data_samples': batch['data_samples']}, False)
+        inputs = data['inputs']
+        if labels is None:
+            labels = torch.cat([s.gt_label for s in data['data_samples']]).to(inputs.device)
+        probabilities[input_resolution(inputs)] = torch.softmax(model(inputs, mode='tensor').float(), dim=1)
+    return probabilities, labels
+
+
+@torch.no_grad()  # not inference_mode: MetaConv2d caches kernels by parameter version
+def evaluate_tta(model, cfg: Config, combinations: Sequence[Sequence[int]], *,
+                 crop_ratio: float = TEST_CROP_RATIO, ideal: bool = False) -> dict[tuple[int, ...], tuple[float, float]]:
+    """Top-1/top-5 of the softmax averaged over each combination's views, one decode per image.
+
+    Args:
+        model: a classifier in eval mode (a SAN or a plain model), on its device.
+        cfg: the model's config; its test dataloader (and ``eval_resize`` options) is used.
+        combinations: e.g. ``[(64, 48), (80, 64)]``; each needs two or more distinct sizes.
+        crop_ratio: test crop ratio S / short side.
+        ideal: run a SAN in ideal mode (eps(T), T's calibrated BN), else proxy inference.
+
+    Returns:
+        ``{combination largest first: (top1, top5)}`` in percent, all-reduced across processes.
+
+    Example:
+        >>> evaluate_tta(model, cfg, [(64, 48)])
+        {(64, 48): (74.1, 95.3)}
+    """
+    combinations = list(dict.fromkeys(tta_views(c) for c in combinations))
+    if find_controller(model) is not None:
+        set_mode(model, 'ideal' if ideal else 'proxy')
+    loader_cfg = copy.deepcopy(cfg)
+    set_multi_view_test(loader_cfg, view_sizes(combinations), crop_ratio)
+    loader = Runner.build_dataloader(loader_cfg.test_dataloader)
+    counts = torch.zeros(len(combinations), 3, dtype=torch.float64)
+    progress = ProgressBar(len(loader)) if get_rank() == 0 else None
+    for batch in loader:
+        probabilities, labels = view_probabilities(model, batch)
+        for index, combination in enumerate(combinations):
+            mean = torch.stack([probabilities[s] for s in combination]).mean(dim=0)
+            counts[index] += torch.tensor([topk_correct(mean, labels, 1), topk_correct(mean, labels, 5),
+                                           labels.numel()], dtype=torch.float64)
+        if progress is not None:
+            progress.update()
+    all_reduce(counts)
+    return {combination: (100.0 * top1 / total, 100.0 * top5 / total)
+            for combination, (top1, top5, total) in zip(combinations, counts.tolist())}
