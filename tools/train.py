@@ -1,7 +1,10 @@
 """Train a model from a config, as MMPretrain's tools/train.py does (same arguments).
 
-    python tools/train.py configs/san_resnet50_imagenet.py [--work-dir DIR] [--resume [PATH]]
-        [--amp] [--auto-scale-lr] [--no-validate] [--cfg-options k=v ...] [--launcher pytorch]
+    python tools/train.py configs/san_resnet50_imagenet.py [--work-dir DIR] [--resume [PATH] | --auto-resume]
+        [--amp] [--auto-scale-lr] [--no-validate] [--cfg-options k=v ...] [--launcher pytorch|slurm]
+
+Distributed runs get a watchdog (``dist_watchdog`` in the config, see DistWatchdogHook): a rank
+that dies or stalls stops the others within its timeout, naming the lost rank.
 """
 import argparse
 
@@ -9,9 +12,11 @@ from mmengine.runner.checkpoint import find_latest_checkpoint
 
 from san_plugin.mm.classifier import NonFiniteLossError
 from san_plugin.mm.engine.amp import use_amp
+from san_plugin.mm.engine.auto_resume import apply_auto_resume
 from san_plugin.mm.engine.config import load_config
 from san_plugin.mm.engine.launch import add_launch_args, parse_launch_args, setup_distributed
 from san_plugin.mm.engine.runner import build_runner
+from san_plugin.mm.engine.watchdog_hook import explain_lost_ranks, use_dist_watchdog
 
 
 def parse_args() -> argparse.Namespace:
@@ -20,6 +25,9 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--work-dir', help='where logs and checkpoints go')
     parser.add_argument('--resume', nargs='?', type=str, const='auto',
                         help='resume from PATH, or from the latest checkpoint in the work dir if no PATH')
+    parser.add_argument('--auto-resume', action='store_true',
+                        help='resume from the work dir\'s newest checkpoint if it holds one, else start fresh '
+                             '(what a torchrun restart needs; config key: auto_resume = True)')
     parser.add_argument('--amp', action='store_true', help='mixed precision (fp16 on GPUs, bf16 on the CPU)')
     parser.add_argument('--no-validate', action='store_true', help='skip validation during training')
     parser.add_argument('--auto-scale-lr', action='store_true', help='scale the lr with the total batch size')
@@ -40,6 +48,8 @@ def main() -> None:
         cfg.resume, cfg.load_from = True, None
     elif args.resume is not None:
         cfg.resume, cfg.load_from = True, args.resume
+    elif args.auto_resume or cfg.get('auto_resume', False):
+        apply_auto_resume(cfg)
     if args.auto_scale_lr:
         cfg.auto_scale_lr.enable = True
     for field in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
@@ -49,6 +59,7 @@ def main() -> None:
             if args.no_persistent_workers or not cfg[field].get('num_workers'):
                 cfg[field].persistent_workers = False
     setup_distributed(cfg)
+    use_dist_watchdog(cfg)
     runner = build_runner(cfg)
     try:
         runner.train()
@@ -56,6 +67,11 @@ def main() -> None:
         latest = find_latest_checkpoint(runner.work_dir) or 'none'
         raise SystemExit(f'training stopped at iteration {runner.iter + 1} (epoch {runner.epoch + 1}): {error}. '
                          f'Newest checkpoint, from before the failure: {latest}') from error
+    except Exception as error:  # a collective failed: name the rank that was lost, if one was
+        message = explain_lost_ranks(runner, error)
+        if message is None:
+            raise
+        raise SystemExit(message) from error
 
 
 if __name__ == '__main__':

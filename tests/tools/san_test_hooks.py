@@ -5,6 +5,7 @@ part of the package.
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -121,3 +122,33 @@ class RankPoisonHook(Hook):
             model = runner.model.module if is_model_wrapper(runner.model) else runner.model
             with torch.no_grad():
                 next(model.head.parameters()).fill_(float('nan'))
+
+
+@HOOKS.register_module()
+class RankCrashHook(Hook):
+    """Stops rank ``rank`` after iteration ``at_iter`` (1-based) has been checkpointed.
+
+    ``action``: ``'kill'`` SIGKILLs the process (it dies, its sockets close); ``'stop'``
+    SIGSTOPs it (a stalled process: alive, sockets open, silent, as a hung GPU or node).
+    ``marker``: written first, ``{"pid": ..., "time": ...}``, so a test knows when and whom.
+    ``once``: do nothing if ``marker`` exists, i.e. a worker that kills itself once and runs
+    normally after torchrun restarts it.
+    """
+
+    priority = 'LOWEST'  # after CheckpointHook
+
+    def __init__(self, at_iter: int, rank: int, action: str = 'kill', marker: str | None = None,
+                 once: bool = False) -> None:
+        if action not in ('kill', 'stop') or (once and marker is None):
+            raise ValueError(f'RankCrashHook: action must be kill or stop (got {action!r}); once needs a marker')
+        self.at_iter, self.rank, self.action, self.marker, self.once = at_iter, rank, action, marker, once
+
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        if runner.iter + 1 != self.at_iter or _rank() != self.rank:
+            return
+        if self.marker is not None:
+            if self.once and os.path.exists(self.marker):
+                return
+            with open(self.marker, 'w') as file:
+                json.dump({'pid': os.getpid(), 'time': time.time()}, file)
+        os.kill(os.getpid(), signal.SIGKILL if self.action == 'kill' else signal.SIGSTOP)

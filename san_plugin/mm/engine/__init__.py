@@ -11,7 +11,10 @@
 ``random_state``       ``RandomStateHook``: a resumed epoch-based run draws the same augmentations
 ``runner``             ``SANRunner``: broadcasts only the tensors of a state dict
 ``strict_pretrained``  ``StrictPretrained`` init: a checkpoint that does not fit is an error, not a warning
-``launch``, ``config`` what the tools share with MMPretrain's: arguments, gloo set-up, config
+``launch``, ``config`` what the tools share with MMPretrain's: arguments, gloo and Slurm set-up, config
+``watchdog``           ``PeerWatchdog``: store heartbeats name a rank that died or stalled
+``watchdog_hook``      ``DistWatchdogHook``: runs it in distributed training, stops the run in bounded time
+``auto_resume``        ``apply_auto_resume``: a (re)started run resumes if its work dir holds a checkpoint
 =====================  =====================================================================
 
 Importing these modules changes nothing global. :func:`install_engine_fixes` does it
@@ -33,9 +36,11 @@ from .random_state import RandomStateHook
 from .runner import SANRunner
 from .safe_load import register_safe_checkpoint_loader
 from .strict_pretrained import StrictPretrainedInit
+from .watchdog_hook import DistWatchdogHook
 
 REGISTERED = ((TRANSFORMS, SafeLoadImageFromFile), (DATASETS, CheckedCustomDataset),
-              (OPTIM_WRAPPERS, CPUAmpOptimWrapper), (HOOKS, RandomStateHook), (RUNNERS, SANRunner))
+              (OPTIM_WRAPPERS, CPUAmpOptimWrapper), (HOOKS, RandomStateHook), (RUNNERS, SANRunner),
+              (HOOKS, DistWatchdogHook))
 """``(registry, class)`` of every component :func:`install_engine_fixes` registers under its class name."""
 
 
@@ -44,7 +49,8 @@ def install_engine_fixes() -> None:
 
     * ``SafeLoadImageFromFile`` (mmpretrain ``TRANSFORMS``), ``CheckedCustomDataset``
       (``DATASETS``), ``CPUAmpOptimWrapper`` (mmengine ``OPTIM_WRAPPERS``),
-      ``RandomStateHook`` (``HOOKS``) and ``SANRunner`` (``RUNNERS``), under their class names;
+      ``RandomStateHook`` and ``DistWatchdogHook`` (``HOOKS``) and ``SANRunner`` (``RUNNERS``), under
+      their class names;
     * ``StrictPretrained`` (mmengine ``WEIGHT_INITIALIZERS``, :class:`StrictPretrainedInit`);
     * local checkpoints load through :func:`~san_plugin.mm.engine.safe_load.safe_load`
       (``register_safe_checkpoint_loader``);
@@ -62,5 +68,6 @@ def install_engine_fixes() -> None:
     install_atomic_checkpoint_saving()
 
 
-__all__ = ['BadImageError', 'CPUAmpOptimWrapper', 'CheckedCustomDataset', 'REGISTERED', 'RandomStateHook',
+__all__ = ['BadImageError', 'CPUAmpOptimWrapper', 'CheckedCustomDataset', 'DistWatchdogHook', 'REGISTERED',
+           'RandomStateHook',
            'SANRunner', 'SafeLoadImageFromFile', 'install_engine_fixes']
