@@ -143,24 +143,26 @@ class PeerWatchdog:
         return f'who/{rank}'
 
     # -- life cycle -----------------------------------------------------------------------
-    def start(self) -> None:
-        """Registers this rank (host, pid), beats once and starts the daemon thread."""
+    def start(self, wait_for_peers_s: float = 30.0) -> None:
+        """Registers this rank (host, pid), beats once and starts the daemon thread.
+
+        Args:
+            wait_for_peers_s: how long to wait for every peer's host and pid (the ranks start
+                together), so that even a rank lost right after the start is named with them.
+        """
         self.store.set(self._who_key(self.rank), f'{socket.gethostname()} {os.getpid()}')
         self.store.add(self._beat_key(self.rank), 1)
         self._store_ok = self._started = self.clock()
-        self._learn_peers()
+        self._learn_peers(min(self.timeout_s, wait_for_peers_s))
         with self._lock:
             for peer in self.peers:
                 self._last_change[peer] = self._started
         self._thread = threading.Thread(target=self._run, name=f'san-watchdog-rank{self.rank}', daemon=True)
         self._thread.start()
 
-    def _learn_peers(self) -> None:
-        """Waits briefly for every peer's host and pid (the ranks start together), so that even a
-        rank lost right after the start, with the store, is named with them."""
+    def _learn_peers(self, wait_s: float) -> None:
         try:
-            self.store.wait([self._who_key(r) for r in self.peers],
-                            datetime.timedelta(seconds=min(self.timeout_s, 30.0)))
+            self.store.wait([self._who_key(r) for r in self.peers], datetime.timedelta(seconds=wait_s))
             self._read_counters()
         except Exception:  # noqa: BLE001 - a peer that never starts is reported by poll()
             pass
