@@ -6,7 +6,9 @@
 Reads ``<work-dir>/<model>/eval.json`` (benchmarks/imagenette/evaluate.py), ``timing.json`` and
 ``run_meta.json`` (benchmarks/imagenette/run.py). Models that have not finished are listed as
 missing; the report is valid for whatever is there. ``benchmarks/imagenette/notes.md``, when
-present, is appended as the analysis section.
+present, is appended as the analysis section. Models whose ``eval.json`` has multi-resolution
+entries (``tta``) get the section "Multi-resolution testing": each combination's top-1 and summed
+GFLOPs beside the same model's single-size cells (``san_plugin.evaluation.compare_tta``).
 """
 from __future__ import annotations
 
@@ -89,6 +91,50 @@ def matrix(title_rows: dict[int, dict[int, float]], tests, mark) -> list[str]:
     return lines
 
 
+def as_sweep(name: str, result: dict):
+    """One model's ``eval.json`` as a ``SweepResult``: its rows, GFLOPs per size and multi-resolution
+    entries (a SAN's against its proxy curve, a baseline's against its own row).
+
+    Example:
+        >>> as_sweep('baseline_64', json.loads(Path('work/baseline_64/eval.json').read_text())).tta[0].source
+        'baseline_64'
+    """
+    from san_plugin.evaluation import Cost, SweepResult, SweepRow, TTAEntry
+    costs = {int(t): Cost(gflops=g) for t, g in (result.get('gflops') or {}).items()}
+    train = result.get('train_resolutions') or []
+    if train:
+        rows, source = [SweepRow.san(int(r), cells) for r, cells in result['rows'].items()], 'proxy'
+    else:
+        rows, source = [SweepRow.baseline(int(name.rsplit('_', 1)[1]), result['rows']['baseline'], label=name)], name
+    tta = [TTAEntry(source, entry['resolutions'], entry['top1'],
+                    Cost.total(costs.get(s, Cost()) for s in entry['resolutions']))
+           for entry in (result.get('tta') or {}).values()]
+    return SweepResult(training_resolutions=train, rows=rows, costs=costs, tta=tta)
+
+
+def tta_summary(name: str, result: dict) -> list[dict]:
+    """Each multi-resolution combination of one model beside its single-size cells.
+
+    Example:
+        >>> tta_summary('san', result)[0]
+        {'views': '80+64', 'top1': 79.6, 'gflops': 0.214, 'best_within': {'resolution': 64, ...}, ...}
+    """
+    from san_plugin.evaluation import compare_tta
+    sweep = as_sweep(name, result)
+
+    def single(cell) -> dict | None:
+        return None if cell is None else dict(resolution=cell.resolution, top1=cell.accuracy.top1,
+                                              gflops=cell.cost.gflops)
+
+    out = []
+    for entry in sweep.tta:
+        c = compare_tta(sweep, entry)
+        out.append(dict(views=entry.views, resolutions=list(entry.resolutions), top1=entry.accuracy.top1,
+                        gflops=entry.cost.gflops, at_largest=single(c.at_largest), best_within=single(c.best_within),
+                        gain_over_largest=c.gain_over_largest, gain_over_best_within=c.gain_over_best_within))
+    return out
+
+
 def summarise(data: dict, tests) -> dict:
     """Diagonal gains, proxy-vs-best-baseline margins and the issue's three targets."""
     base = baseline_rows(data, tests)
@@ -114,6 +160,10 @@ def summarise(data: dict, tests) -> dict:
             mean_diagonal_gain_ge_1_5=complete and entry['mean_diagonal_gain'] >= TARGET_MEAN_GAIN,
             proxy_above_best_baseline_at_every_test_resolution=complete and all(m > 0 for m in margins.values()))
         out[name] = entry
+    tta = {name: tta_summary(name, m['eval']) for name, m in data['models'].items()
+           if (m.get('eval') or {}).get('tta')}
+    if tta:
+        out['tta'] = tta
     return out
 
 
@@ -151,6 +201,57 @@ def plot(data: dict, tests, path: Path) -> Path | None:
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def _single(cell: dict | None) -> str:
+    if cell is None:
+        return '-'
+    return f"{cell['top1']:.2f} @ {cell['resolution']}" + ('' if cell['gflops'] is None else f" ({cell['gflops']:.3f})")
+
+
+def _gflops(value) -> str:
+    return '-' if value is None else f'{value:.3f}'
+
+
+def _signed(value) -> str:
+    return '-' if value is None else f'{value:+.2f}'
+
+
+def _model_label(name: str) -> str:
+    return SAN_MODELS.get(name) or (f'baseline trained at {name.rsplit("_", 1)[1]} (itself at each size)'
+                                    if name.startswith('baseline_') else name)
+
+
+def tta_section(tta: dict[str, list[dict]]) -> list[str]:
+    """The section "Multi-resolution testing": the SAN's combinations against its single sizes, then
+    every model's combinations side by side (``tta``: ``summary['tta']``, model -> :func:`tta_summary`)."""
+    lines = ['## Multi-resolution testing (one checkpoint, the softmax averaged over sizes)', '',
+             'Each val image at every size of a combination (one decode, the standard test crop at each size), '
+             'the softmax of its proxy predictions averaged: an ensemble from one checkpoint, with no calibration; '
+             'a baseline averages itself at those sizes. GFLOPs: the views\' GFLOPs summed, counted on the '
+             'deployed model (the SAN baked per size). Beside each SAN combination, the SAN at one size: the '
+             'proxy cell at the largest view, and the best proxy cell at no more GFLOPs (top-1 @ size (GFLOPs)).']
+    if 'san' in tta:
+        lines += ['', '| views (px) | GFLOPs | SAN, averaged | SAN at the largest view | gain '
+                  '| best SAN single size at <= GFLOPs | gain |', '|---|---|---|---|---|---|---|']
+        for e in tta['san']:
+            lines.append(f"| {e['views']} | {_gflops(e['gflops'])} "
+                         f"| {e['top1']:.2f} | {_single(e['at_largest'])} | {_signed(e['gain_over_largest'])} "
+                         f"| {_single(e['best_within'])} | {_signed(e['gain_over_best_within'])} |")
+        gains = [e['gain_over_best_within'] for e in tta['san'] if e['gain_over_best_within'] is not None]
+        if gains:
+            lines += ['', f'Averaging beats the best single size of no more GFLOPs in {sum(g > 0 for g in gains)} '
+                      f'of {len(gains)} combinations (mean gain {sum(gains) / len(gains):+.2f} points).']
+    views = list(dict.fromkeys(e['views'] for entries in tta.values() for e in entries))
+    lines += ['', 'Top-1 (%) of every model\'s combinations:', '',
+              '| model | ' + ' | '.join(views) + ' |', '|---|' + '---|' * len(views)]
+    gflops = {e['views']: e['gflops'] for entries in tta.values() for e in entries if e['gflops'] is not None}
+    lines.append('| GFLOPs | ' + ' | '.join(_gflops(gflops.get(v)) for v in views) + ' |')
+    order = [*SAN_MODELS, *[f'baseline_{s}' for s in TRAIN_RESOLUTIONS]]
+    for name in sorted(tta, key=lambda n: order.index(n) if n in order else len(order)):
+        top1 = {e['views']: e['top1'] for e in tta[name]}
+        lines.append(f'| {_model_label(name)} | ' + ' | '.join(_cell(top1.get(v)) for v in views) + ' |')
+    return lines
 
 
 def _rel(command: str) -> str:
@@ -234,6 +335,8 @@ def markdown(data: dict, summary: dict, tests, png: Path | None) -> str:
                   f"- mean diagonal gain >= {TARGET_MEAN_GAIN} points: {yes(tg['mean_diagonal_gain_ge_1_5'])}",
                   f"- proxy cell above the best baseline at every test resolution: "
                   f"{yes(tg['proxy_above_best_baseline_at_every_test_resolution'])}"]
+    if summary.get('tta'):
+        lines += ['', *tta_section(summary['tta'])]
     if png:
         lines += ['', f'![accuracy vs test resolution]({png.name})']
     lines += ['', '## Runs', '', '| model | config | epochs | train wall | eval wall | started (UTC) |',

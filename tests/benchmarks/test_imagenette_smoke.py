@@ -1,6 +1,8 @@
 """Smoke test of the Imagenette Table 1 benchmark (issue 7): every model of the experiment trains
-one iteration on a tiny generated folder dataset, is evaluated at two test resolutions, and the
-report (markdown, json, png) is written. Catches broken configs, runner, evaluation or report."""
+one iteration on a tiny generated folder dataset, is evaluated at two test resolutions and with
+two multi-resolution combinations, and the report (markdown, json, png) is written; multi-resolution
+entries are then added to eval.json files that lack them (run.py --steps tta, evaluate.py) without
+re-running what is there. Catches broken configs, runner, evaluation or report."""
 import json
 import sys
 from pathlib import Path
@@ -30,10 +32,11 @@ def test_every_model_trains_evaluates_and_reports(tmp_path, run_module):
                               sizes=((40, 40), (44, 40), (48, 40), (52, 40)), grayscale_first=True)
     work, out = tmp_path / 'work', tmp_path / 'results' / 'imagenette_resnet18'
     threads = torch.get_num_threads()
+    options = ['--data-root', str(data), '--work-dir', str(work), '--out', str(out), '--epochs', '1', '--batch-size',
+               '8', '--finetune-epochs', '1', '--num-workers', '0', '--width', '0.25', '--test-resolutions', '48', '32',
+               '--eval-batch-size', '8', '--in-process', '--threads', '1', '--tta', '48,32', '56,48']
     try:  # --threads 1: no OpenMP spin-waiting when the machine is busy
-        run_module.main(['--data-root', str(data), '--work-dir', str(work), '--out', str(out), '--epochs', '1',
-                         '--batch-size', '8', '--finetune-epochs', '1', '--num-workers', '0', '--width', '0.25', '--test-resolutions', '48',
-                         '32', '--eval-batch-size', '8', '--in-process', '--threads', '1'])
+        run_module.main(options)
     finally:
         torch.set_num_threads(threads)
 
@@ -48,6 +51,10 @@ def test_every_model_trains_evaluates_and_reports(tmp_path, run_module):
         assert {t for _, t, _ in cells} == {'48', '32'} and all(0 <= v <= 100 for _, _, v in cells)
         if name.startswith('san_'):
             assert {(row, t) for row, t, _ in cells} == {('48', '48'), ('32', '32')}
+        # multi-resolution testing: every model, its GFLOPs counted at every size it needs
+        assert {k: v['resolutions'] for k, v in result['tta'].items()} == {'48+32': [48, 32], '56+48': [56, 48]}
+        assert all(0 <= v['top1'] <= 100 for v in result['tta'].values())
+        assert list(result['gflops']) == ['56', '48', '32'] and 0 < result['gflops']['32'] < result['gflops']['56']
     assert json.loads((work / 'san' / 'eval.json').read_text())['proxy'] == {'48': 48, '32': 32}
 
     md = out.with_suffix('.md').read_text()
@@ -56,6 +63,48 @@ def test_every_model_trains_evaluates_and_reports(tmp_path, run_module):
     summary = json.loads(out.with_suffix('.json').read_text())['summary']
     assert set(summary['san']['diagonal_gain']) == {'48', '32'}  # only these are tested here
     assert out.with_suffix('.png').stat().st_size > 0
+    tta_md = md.split('## Multi-resolution testing')[1]
+    assert '| 48+32 | ' in tta_md and '| 56+48 | ' in tta_md and 'baseline trained at 64' in tta_md
+    san_tta = {e['views']: e for e in summary['tta']['san']}
+    gflops = json.loads((work / 'san' / 'eval.json').read_text())['gflops']
+    assert san_tta['56+48']['gflops'] == pytest.approx(gflops['56'] + gflops['48'])
+    assert san_tta['56+48']['at_largest'] is None and san_tta['48+32']['at_largest']['resolution'] == 48
+
+    tta_added_later(run_module, work, options)
+
+
+def tta_added_later(run_module, work: Path, options: list[str]) -> None:
+    """eval.json files without multi-resolution entries (as written before them) get them from
+    ``run.py --steps tta`` and ``evaluate.py``, equal to those of a full evaluation; what is there
+    is not evaluated again."""
+    import evaluate  # noqa: PLC0415  (benchmarks/imagenette, on sys.path through run_module)
+    full = {name: json.loads((work / name / 'eval.json').read_text()) for name in ('san', 'baseline_64')}
+    for name, result in full.items():
+        old = {k: v for k, v in result.items() if k not in ('tta', 'gflops')}
+        (work / name / 'eval.json').write_text(json.dumps(old))
+    run_module.main(options + ['--models', 'san,baseline_64', '--steps', 'tta'])
+    for name, result in full.items():
+        added = json.loads((work / name / 'eval.json').read_text())
+        assert added['rows'] == result['rows'] and added['gflops'] == pytest.approx(result['gflops'])
+        assert {k: v['top1'] for k, v in added['tta'].items()} == \
+            pytest.approx({k: v['top1'] for k, v in result['tta'].items()})
+
+    san = work / 'san'
+    evaluate.main([str(san), '--tta', '40,32', '48,32', '--batch-size', '8', '--num-workers', '0'])
+    added = json.loads((san / 'eval.json').read_text())
+    assert list(added['tta']) == ['48+32', '56+48', '40+32'] and '40' in added['gflops']
+    assert added['tta']['48+32'] == full['san']['tta']['48+32']
+
+    def no_model(*args):
+        raise AssertionError('a complete eval.json was evaluated again')
+
+    build_model, evaluate.build_model = evaluate.build_model, no_model
+    try:
+        evaluate.main([str(san), '--tta', '40,32', '48,32'])
+    finally:
+        evaluate.build_model = build_model
+    with pytest.raises(ValueError, match=r"got \[40, 40\]"):
+        evaluate.add_tta(san / 'eval.json', None, '', [(40, 40)])
 
 
 def run_configs() -> dict:
