@@ -78,13 +78,27 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--eval-batch-size', type=int, default=100)
     p.add_argument('--ablation-rows', choices=('proxy', 'full'), default='proxy',
                    help="rows evaluated for the ablations: the proxy row only, or every BN branch")
-    p.add_argument('--steps', default='train,eval,report', help='any of train,eval,report')
+    p.add_argument('--tta', nargs='+', type=_combination, default=None, metavar='S1,S2',
+                   help='multi-resolution testing combinations (default: evaluate.DEFAULT_TTA, each training size '
+                        'with the next smaller one, 80+64 and 72+64)')
+    p.add_argument('--steps', default='train,eval,tta,report',
+                   help='any of train,eval,tta,report (tta: add the combinations an eval.json lacks)')
     p.add_argument('--force', action='store_true', help='retrain and re-evaluate models that are done')
     p.add_argument('--threads', type=int, default=None, help='torch threads for training and evaluation')
     p.add_argument('--in-process', action='store_true',
                    help='train inside this process (what tools/train.py does) instead of a subprocess per model; '
                         'used by the smoke test to save the interpreter start-ups')
     return p.parse_args(argv)
+
+
+def _combination(text: str) -> tuple[int, ...]:
+    from evaluate import parse_combination
+    return parse_combination(text)
+
+
+def tta_combinations(args: argparse.Namespace) -> list[tuple[int, ...]]:
+    from evaluate import DEFAULT_TTA
+    return DEFAULT_TTA if args.tta is None else args.tta
 
 
 def model_config(name: str, args: argparse.Namespace):
@@ -190,11 +204,25 @@ def evaluate(name: str, args: argparse.Namespace) -> None:
     checkpoint = json.loads(timing.read_text())['checkpoint']
     rows = 'full' if name == 'san' or args.ablation_rows == 'full' else 'proxy'
     start = time.time()
-    result = evaluate_checkpoint(cfg, checkpoint, args.test_resolutions, rows=rows,
+    result = evaluate_checkpoint(cfg, checkpoint, args.test_resolutions, rows=rows, tta=tta_combinations(args),
                                  batch_size=args.eval_batch_size, num_workers=args.num_workers)
     result.update(model=name, eval_wall_s=round(time.time() - start, 1))
     out.write_text(json.dumps(result, indent=2))
     print(f'[{name}] evaluated in {result["eval_wall_s"] / 60:.1f} min', flush=True)
+
+
+def add_tta(name: str, args: argparse.Namespace) -> None:
+    """The multi-resolution combinations an evaluated model's eval.json lacks (all with --force)."""
+    from evaluate import add_tta as add
+    work = Path(args.work_dir) / name
+    if not (work / 'eval.json').exists():
+        print(f'[{name}] not evaluated, no multi-resolution testing', flush=True)
+        return
+    cfg, _ = model_config(name, args)
+    checkpoint = json.loads((work / 'timing.json').read_text())['checkpoint']
+    redo = args.force and 'eval' not in args.steps.split(',')  # a forced eval step has just made them
+    add(work / 'eval.json', cfg, checkpoint, tta_combinations(args), force=redo,
+        batch_size=args.eval_batch_size, num_workers=args.num_workers)
 
 
 def main(argv=None) -> None:
@@ -222,6 +250,8 @@ def main(argv=None) -> None:
             train(name, args)
         if 'eval' in steps:
             evaluate(name, args)
+        if 'tta' in steps:
+            add_tta(name, args)
         if 'report' in steps:
             report(args)
 
