@@ -96,3 +96,16 @@ def test_combinations_are_checked(tmp_path):
     with pytest.raises(ValueError, match=r'two or more distinct positive integer sizes, got \[32, 32\]'):
         evaluate_tta(None, cfg, [(32, 32)])
     assert view_sizes([(24, 32), (40, 32)]) == [40, 32, 24]
+
+
+def test_the_views_pipeline_keeps_the_config_eval_resize():
+    from mmengine.config import Config
+    from mmpretrain.registry import TRANSFORMS
+    pipeline = [dict(type='SafeLoadImageFromFile'), dict(type='ResizeEdge', scale=256, edge='short'),
+                dict(type='CenterCrop', crop_size=224), dict(type='PackInputs')]
+    cfg = Config(dict(test_dataloader=dict(dataset=dict(pipeline=pipeline)),
+                      eval_resize=dict(interpolation='bilinear', rounding='floor')))
+    set_multi_view_test(cfg, [160, 96], 0.875)
+    load, views, pack = cfg.test_dataloader.dataset.pipeline
+    assert (load['type'], pack['type']) == ('SafeLoadImageFromFile', 'PackInputs')
+    assert [step.transforms[0].scale for step in TRANSFORMS.build(views).steps.values()] == [182, 109]
