@@ -1,0 +1,26 @@
+# A SAN ResNet-50 from a trained single-resolution ResNet-50 (issue 15): MMPretrain's
+# resnet50_8xb32_in1k (76.55 % top-1 at 224 px) is loaded strictly into the plain backbone and
+# head, converted with init='pretrained' (meta learners W = 0 and B = the trained kernel, every
+# BN branch a copy of the trained BN: at the start the SAN gives the trained model's outputs at
+# every resolution) and trained as a SAN at 224/192/160/128/96.
+# Schedule: 40 epochs (a third of the from-scratch recipe's 120, the proportion measured on
+# Imagenette: benchmarks/results/imagenette_resnet18_finetune.md), lr 0.01 for batch 256 (a tenth of
+# the from-scratch peak: the weights are trained already), cosine to 0, no warm-up (the converted
+# model starts where the plain one ended). Not run on ImageNet here (no GPU).
+# Another trained model: --cfg-options pretrained_checkpoint=... does not reach the nested keys, so set
+#   model.backbone.init_cfg.checkpoint=PATH model.head.init_cfg.checkpoint=PATH
+_base_ = ['./san_resnet50_imagenet.py']
+pretrained_checkpoint = ('https://download.openmmlab.com/mmclassification/v0/resnet/'
+                         'resnet50_8xb32_in1k_20210831-ea4938fc.pth')
+max_epochs = 40
+model = dict(
+    # zero_init_residual=False: mmpretrain's ResNet zeroes the last BN gamma of every block for any
+    # init type but its own non-strict 'Pretrained'
+    backbone=dict(zero_init_residual=False,
+                  init_cfg=dict(type='StrictPretrained', checkpoint=pretrained_checkpoint, prefix='backbone.')),
+    san=dict(init='pretrained'),
+    head=dict(init_cfg=dict(type='StrictPretrained', checkpoint=pretrained_checkpoint, prefix='head.')))
+optim_wrapper = dict(optimizer=dict(lr=0.01))
+param_scheduler = dict(_delete_=True, type='CosineAnnealingLR', T_max=max_epochs, eta_min=0, by_epoch=True, begin=0,
+                       end=max_epochs, convert_to_iter_based=True)
+train_cfg = dict(max_epochs=max_epochs)
