@@ -146,7 +146,7 @@ def summarise(runs: dict, diagnostics: bool = True) -> dict:
     for s in TRAIN:
         found = best_rate(runs.get(f'baseline_{s}', {}), lambda run, s=s: proxy_row(run['eval']).get(s))
         if found:
-            best[f'baseline_{s}'] = dict(lr=found[0], top1=found[1])
+            best[f'baseline_{s}'] = dict(lr=found[0], top1=found[1], rates_tried=sorted(runs[f'baseline_{s}']))
     for name in RECIPES:
         found = best_rate(runs.get(name, {}), lambda run: mean(proxy_row(run['eval']).get(s) for s in TRAIN))
         if found:
@@ -164,6 +164,10 @@ def _f(value, digits=2, sign=False) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return '-'
     return f'{value:+.{digits}f}' if sign else f'{value:.{digits}f}'
+
+
+def _rates(entry: dict) -> str:
+    return '/'.join(f'{lr:g}' for lr in entry['rates_tried'])
 
 
 def markdown(summary: dict, root: Path) -> str:
@@ -198,12 +202,14 @@ def markdown(summary: dict, root: Path) -> str:
     lines += ['', '## Best against best: every model at its own best rate of the sweep', '',
               'A baseline\'s rate is chosen by its top-1 at its training size, a SAN recipe\'s by its mean over the '
               'five training sizes (both on the validation set).', '',
-              '| S | baseline (best lr) | ' + ' | '.join(f'{n} (lr {best[n]["lr"]:g})' for n in RECIPES if n in best)
+              'Rates tried are listed after "of": a model tried at one rate only has no choice made for it.', '',
+              '| S | baseline (best lr) | ' + ' | '.join(f'{n} (lr {best[n]["lr"]:g} of {_rates(best[n])})'
+                                                        for n in RECIPES if n in best)
               + ' |', '|---|---|' + '---|' * sum(n in best for n in RECIPES)]
     for s in TRAIN:
         b = best.get(f'baseline_{s}')
         cells = [f"{_f(best[n]['diagonal'][s])} ({_f(best[n]['gain'].get(s), sign=True)})" for n in RECIPES if n in best]
-        lines.append(f"| {s} | {_f(b['top1']) if b else '-'} (lr {b['lr']:g}) | " if b else f'| {s} | - | ')
+        lines.append(f"| {s} | {_f(b['top1'])} (lr {b['lr']:g} of {_rates(b)}) | " if b else f'| {s} | - | ')
         lines[-1] += ' | '.join(cells) + ' |'
     lines.append('| mean gain | | ' + ' | '.join(_f(best[n]['mean_gain'], sign=True) for n in RECIPES if n in best) + ' |')
     chosen = summary['chosen']

@@ -50,11 +50,12 @@ def test_report_picks_the_best_worst_case_and_compares_best_against_best(tmp_pat
     assert summary['worst_case_same_rate_gain'] == {'san': pytest.approx(-1.0), 'san_sharedlr': pytest.approx(1.0)}
     assert summary['chosen'] == 'san_sharedlr'
     best = summary['best_vs_best']
-    assert best['baseline_64'] == {'lr': 0.1, 'top1': 74.0}
+    assert best['baseline_64'] == {'lr': 0.1, 'top1': 74.0, 'rates_tried': [0.025, 0.1]}
     assert best['san']['lr'] == 0.025 and best['san']['mean_gain'] == pytest.approx(-1.0)  # tie 73/73: smaller rate
     assert best['san_sharedlr']['lr'] == 0.1 and best['san_sharedlr']['mean_gain'] == pytest.approx(1.0)
     md = out.with_suffix('.md').read_text()
     assert 'Highest: **san_sharedlr**' in md
+    assert '| 64 | 74.00 (lr 0.1 of 0.025/0.1) |' in md and 'san_sharedconv (lr 0.1 of 0.1)' in md
     assert 'mean diagonal gain >= +1.0: met (+1.00)' in md and '64: +0.50' in md  # 75 against shared convs' 74.5
 
 

@@ -1,0 +1,54 @@
+"""The issue-15 fine-tune report: fine-tuned minus from-scratch per training size, the compute
+ratio and the target, on fake runs with known numbers."""
+import json
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+TRAIN = (64, 56, 48, 40, 32)
+TESTS = (80, 72, 64, 56, 48, 44, 40, 36, 32, 24)
+
+
+@pytest.fixture(scope='module')
+def report():
+    sys.path.insert(0, str(REPO / 'benchmarks' / 'imagenette'))
+    try:
+        import finetune_report  # noqa: PLC0415
+        yield finetune_report
+    finally:
+        sys.path.remove(str(REPO / 'benchmarks' / 'imagenette'))
+
+
+def write_san(folder: Path, diagonal: dict[int, float], epochs: int) -> Path:
+    folder.mkdir(parents=True)
+    rows = {str(s): {str(t): diagonal[s] for t in TESTS} for s in TRAIN}
+    proxy = {str(t): min(TRAIN, key=lambda s, t=t: (abs(s - t), -s)) for t in TESTS}
+    (folder / 'eval.json').write_text(json.dumps(dict(rows=rows, proxy=proxy)))
+    (folder / 'timing.json').write_text(json.dumps(dict(epochs=epochs, lr=0.01, train_wall_s=600.0, command='x')))
+    return folder
+
+
+def test_gain_per_size_and_the_target(tmp_path, report):
+    scratch = write_san(tmp_path / 'san', dict(zip(TRAIN, (70.0, 69.0, 68.0, 66.0, 64.0))), 15)
+    base = write_san(tmp_path / 'baseline_64', dict(zip(TRAIN, (72.0,) * 5)), 15)
+    good = write_san(tmp_path / 'ft', dict(zip(TRAIN, (71.0, 69.0, 69.0, 66.5, 64.0))), 5)
+    report.main(['--finetune', str(good), '--scratch', str(scratch), '--baseline', str(base),
+                 '--out', str(tmp_path / 'r')])
+    summary = json.loads((tmp_path / 'r.json').read_text())
+    assert summary['gain_over_scratch'] == {'64': 1.0, '56': 0.0, '48': 1.0, '40': 0.5, '32': 0.0}
+    assert summary['mean_gain'] == pytest.approx(0.5) and summary['san_epoch_ratio'] == pytest.approx(1 / 3)
+    assert summary['target_met'] is True
+    assert '| top-1 | +1.00 | +0.00 | +1.00 | +0.50 | +0.00 | +0.50 |' in (tmp_path / 'r.md').read_text()
+    worse = write_san(tmp_path / 'ft2', dict(zip(TRAIN, (71.0, 69.0, 67.9, 66.5, 64.0))), 5)
+    report.main(['--finetune', str(worse), '--scratch', str(scratch), '--baseline', str(base),
+                 '--out', str(tmp_path / 'r2')])
+    assert json.loads((tmp_path / 'r2.json').read_text())['target_met'] is False
+    assert '**not met**' in (tmp_path / 'r2.md').read_text()
+
+
+def test_unfinished_run_is_named(tmp_path, report):
+    (tmp_path / 'ft').mkdir()
+    with pytest.raises(SystemExit, match='ft: no eval.json or timing.json'):
+        report.main(['--finetune', str(tmp_path / 'ft'), '--scratch', str(tmp_path), '--baseline', str(tmp_path)])
