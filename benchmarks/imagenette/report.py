@@ -45,8 +45,26 @@ def _recipe(config: Path) -> dict | None:
     return dict(epochs=cfg.train_cfg.max_epochs, warmup_epochs=warmup, lr=cfg.optim_wrapper.optimizer.lr,
                 weight_decay=cfg.optim_wrapper.optimizer.weight_decay, momentum=cfg.optim_wrapper.optimizer.momentum,
                 batch_size=cfg.train_dataloader.batch_size, crop_ratio_range=list(crop.get('crop_ratio_range', [])),
+                backbone=cfg.model.backbone.type, widen_factor=cfg.model.backbone.get('widen_factor'),
                 stem_channels=cfg.model.backbone.get('stem_channels', 64),
                 base_channels=cfg.model.backbone.get('base_channels', 64))
+
+
+ARCH_NAMES = {'ResNet': 'ResNet-18', 'MobileNetV2': 'MobileNetV2'}
+NOTES = {'ResNet-18': 'notes.md', 'MobileNetV2': 'notes_mobilenetv2.md'}  # the analysis appended to each report
+
+
+def arch_name(data: dict) -> str:
+    """The backbone the models were trained with (run.py --arch), from the configs it dumped."""
+    recipes = [m['recipe'] for m in data['models'].values() if m.get('recipe')]
+    return ARCH_NAMES.get(recipes[0].get('backbone', 'ResNet'), recipes[0].get('backbone')) if recipes else 'ResNet-18'
+
+
+def _backbone_text(recipe: dict, width) -> str:
+    if recipe.get('backbone', 'ResNet') == 'MobileNetV2':
+        return f"mmpretrain MobileNetV2, widen_factor {recipe['widen_factor']} (last 1x1 conv: 1280 channels)"
+    return (f"mmpretrain ResNet-18 (depth 18, ImageNet stem: 7x7/2 conv + max-pool), width x{width} (stem/base "
+            f"channels {recipe['stem_channels']}/{recipe['base_channels']})")
 
 
 def collect(work_dir: str | Path) -> dict:
@@ -194,7 +212,7 @@ def plot(data: dict, tests, path: Path) -> Path | None:
         ax.axvline(s, color='0.9', lw=0.8, zorder=0)
     ax.set_xlabel('test resolution (px)')
     ax.set_ylabel('top-1 (%) on Imagenette val')
-    ax.set_title('ResNet-18 on Imagenette: SAN vs individually trained baselines')
+    ax.set_title(f'{arch_name(data)} on Imagenette: SAN vs individually trained baselines')
     ax.legend(fontsize=7, loc='upper center', bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)
     ax.grid(alpha=0.3)
     fig.tight_layout()
@@ -265,7 +283,8 @@ def _fmt_min(seconds) -> str:
 
 def markdown(data: dict, summary: dict, tests, png: Path | None) -> str:
     models = data['models']
-    lines = ['# Table 1 on Imagenette: ResNet-18 SAN vs individually trained baselines (CPU)', '']
+    arch = arch_name(data)
+    lines = [f'# Table 1 on Imagenette: {arch} SAN vs individually trained baselines (CPU)', '']
     timings = [m['timing'] for m in models.values() if m.get('timing')]
     recipes = [m['recipe'] for m in models.values() if m.get('recipe')]
     if timings and recipes:
@@ -280,15 +299,14 @@ def markdown(data: dict, summary: dict, tests, png: Path | None) -> str:
                   f"weight decay {r0['weight_decay']}, no label smoothing, RandomResizedCrop (area "
                   f"{r0['crop_ratio_range'][0]}-{r0['crop_ratio_range'][1]}, pillow bicubic) + horizontal flip "
                   f"(the SAN: one crop resized to every training resolution); test: resize the short side to "
-                  f"T/0.875 (pillow bicubic, antialiased) + center crop T. Seed {t0['seed']}. Backbone: mmpretrain "
-                  f"ResNet-18 (depth 18, ImageNet stem: 7x7/2 conv + max-pool), width x{t0['width']} (stem/base "
-                  f"channels {r0['stem_channels']}/{r0['base_channels']}).", '']
+                  f"T/0.875 (pillow bicubic, antialiased) + center crop T. Seed {t0['seed']}. Backbone: "
+                  f"{_backbone_text(r0, t0['width'])}.", '']
     counts = {m['eval']['num_images'] for m in models.values() if m.get('eval')}
     lines += [f'Top-1 (%) on the {", ".join(f"{c:,}" for c in sorted(counts)) or "?"} Imagenette val images. Training resolutions 64/56/48/40/32; '
               '**bold** = SAN proxy cell (row S(T), the nearest training resolution, with its encoding and BN '
               'branch, no calibration); baseline tables: **bold** = trained and tested at the same size.', '']
     base = baseline_rows(data, tests)
-    lines += ['## Baselines (one ResNet-18 per training resolution)', '']
+    lines += [f'## Baselines (one {arch} per training resolution)', '']
     lines += matrix(base, tests, lambda r, t: r == t) if base else ['(none finished)']
     for name, label in SAN_MODELS.items():
         result = (models.get(name) or {}).get('eval')
@@ -358,16 +376,25 @@ def markdown(data: dict, summary: dict, tests, png: Path | None) -> str:
     lines += ['```', '', 'Per-model training commands (configs dumped by run.py into the work dir):', '', '```']
     lines += [_rel(m['timing']['command']) for m in models.values() if m.get('timing')]
     lines += ['```']
-    notes = HERE / 'notes.md'
+    if summary.get('seeds'):
+        from seeds import seed_section
+        lines += [''] + seed_section(summary['seeds'])
+    notes = HERE / NOTES.get(arch, 'notes.md')
     if notes.exists():
         lines += ['', notes.read_text().strip()]
     return '\n'.join(lines) + '\n'
 
 
-def write_report(work_dir: str | Path, out: str | Path, test_resolutions=TEST_RESOLUTIONS) -> list[Path]:
+def write_report(work_dir: str | Path, out: str | Path, test_resolutions=TEST_RESOLUTIONS,
+                 seed_work_dirs=()) -> list[Path]:
+    """``seed_work_dirs``: the same models trained with other seeds (``run.py --seed N``); with them the
+    report gets a "Seeds" section (``seeds.py``) over ``work_dir`` and those."""
     tests = sorted({int(t) for t in test_resolutions}, reverse=True)
     data = collect(work_dir)
     summary = summarise(data, tests)
+    if seed_work_dirs:
+        from seeds import seed_statistics
+        summary['seeds'] = seed_statistics([Path(work_dir), *map(Path, seed_work_dirs)])
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     png = out.with_suffix('.png')
@@ -388,8 +415,10 @@ def main(argv=None) -> None:
     p.add_argument('--work-dir', default='work_dirs/imagenette')
     p.add_argument('--out', default='benchmarks/results/imagenette_resnet18')
     p.add_argument('--test-resolutions', type=int, nargs='+', default=list(TEST_RESOLUTIONS))
+    p.add_argument('--seeds', nargs='+', default=(), metavar='WORK_DIR',
+                   help='work dirs of the same models trained with other seeds: adds the "Seeds" section')
     args = p.parse_args(argv)
-    for path in write_report(args.work_dir, args.out, args.test_resolutions):
+    for path in write_report(args.work_dir, args.out, args.test_resolutions, seed_work_dirs=args.seeds):
         print(f'wrote {path}')
 
 

@@ -14,7 +14,8 @@ not trained again (``--force`` retrains), so a stopped run continues where it st
 The recipe lives in ``configs/imagenette/``; this script only rewrites what its options name:
 the data root, the epochs (warm-up + cosine rebuilt for them, validation and the checkpoint at
 the end only), the batch size (the config's lr scaled linearly with it), the loader workers and,
-with ``--width`` below 1, the backbone width (the budget option for a slow machine).
+with ``--width`` below 1, the backbone width (the budget option for a slow machine), and with
+``--arch mobilenetv2`` the backbone of every model (mmpretrain's MobileNetV2 in the ResNet-18's place).
 """
 from __future__ import annotations
 
@@ -52,6 +53,12 @@ CONFIGS = {
     'san_finetune': 'configs/imagenette/san_resnet18_imagenette_finetune.py',
 }
 FINETUNED = {'san_finetune': 'baseline_64'}  # model -> the run whose final checkpoint it starts from
+ARCHS = {
+    'resnet18': "mmpretrain's ResNet-18 (depth 18, ImageNet stem: 7x7/2 conv + max-pool), the configs' backbone",
+    # The paper's MobileNetV2 recipe differs from the ResNet one in its weight decay (4e-5 against 1e-4) and lr;
+    # --lr sets the rate here as for the ResNet runs.
+    'mobilenetv2': "mmpretrain's MobileNetV2 (inverted residuals, 3x3/2 stem), weight decay 4e-5 (the paper's)",
+}
 TEST_RESOLUTIONS = (80, 72, 64, 56, 48, 44, 40, 36, 32, 24)
 
 
@@ -59,7 +66,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--data-root', default='data/imagenette', help='Imagenette root (train/, val/)')
     p.add_argument('--work-dir', default='work_dirs/imagenette', help='checkpoints, logs, per-model results')
-    p.add_argument('--out', default='benchmarks/results/imagenette_resnet18', help='results prefix (.md/.json/.png)')
+    p.add_argument('--out', default=None, help='results prefix (.md/.json/.png; default benchmarks/results/imagenette_ARCH)')
+    p.add_argument('--arch', choices=sorted(ARCHS), default='resnet18',
+                   help="the backbone of every model (the configs' ResNet-18, or swapped for mmpretrain's MobileNetV2)")
     p.add_argument('--models', default=','.join(CONFIGS), help='comma-separated subset of: ' + ','.join(CONFIGS))
     p.add_argument('--epochs', type=int, default=None, help="default: the configs' max_epochs")
     p.add_argument('--warmup-epochs', type=float, default=1.0, help='linear warm-up length (fractions allowed)')
@@ -72,7 +81,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--lr', type=float, default=None,
                    help="learning rate per batch of 64 (default: the configs'); scaled linearly with --batch-size")
     p.add_argument('--num-workers', type=int, default=2)
-    p.add_argument('--width', type=float, default=1.0, help='backbone width multiplier (1.0 = ResNet-18)')
+    p.add_argument('--width', type=float, default=1.0,
+                   help='backbone width multiplier (ResNet-18: stem/base channels 64 x width; MobileNetV2: widen_factor)')
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--test-resolutions', type=int, nargs='+', default=list(TEST_RESOLUTIONS))
     p.add_argument('--eval-batch-size', type=int, default=100)
@@ -135,12 +145,28 @@ def model_config(name: str, args: argparse.Namespace):
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=epochs, max_keep_ckpts=1, save_last=True,
                                         save_best=None)
     cfg.randomness = dict(seed=args.seed, deterministic=False)
-    if args.width != 1.0:
-        channels = int(round(64 * args.width))
-        cfg.model.backbone.stem_channels = channels
-        cfg.model.backbone.base_channels = channels
-        cfg.model.head.in_channels = channels * 8
+    set_backbone(cfg, args.arch, args.width)
     return cfg, epochs
+
+
+def set_backbone(cfg, arch: str, width: float) -> None:
+    """The config's ResNet-18 at ``width``, or mmpretrain's MobileNetV2 at ``widen_factor=width`` in
+    its place (the SAN flag, head, loss and data untouched; a ``Pretrained`` init stays with it)."""
+    backbone = cfg.model.backbone
+    if arch == 'resnet18':
+        if width != 1.0:
+            channels = int(round(64 * width))
+            backbone.stem_channels = backbone.base_channels = channels
+            cfg.model.head.in_channels = channels * 8
+        return
+    if arch != 'mobilenetv2':
+        raise ValueError(f'unknown arch {arch!r}; known: {sorted(ARCHS)}')
+    swapped = dict(type='MobileNetV2', widen_factor=width)
+    if backbone.get('init_cfg') is not None:
+        swapped['init_cfg'] = backbone.init_cfg
+    cfg.model.backbone = swapped
+    cfg.model.head.in_channels = int(1280 * width) if width > 1.0 else 1280  # mmpretrain's last 1x1 conv
+    cfg.optim_wrapper.optimizer.weight_decay = 4e-5
 
 
 def is_san(cfg) -> bool:
@@ -174,7 +200,7 @@ def train(name: str, args: argparse.Namespace) -> None:
     wall = time.time() - start
     (work / 'timing.json').write_text(json.dumps(dict(
         model=name, config=CONFIGS[name], epochs=epochs, batch_size=cfg.train_dataloader.batch_size,
-        lr=cfg.optim_wrapper.optimizer.lr, width=args.width, seed=args.seed, train_wall_s=round(wall, 1),
+        lr=cfg.optim_wrapper.optimizer.lr, arch=args.arch, width=args.width, seed=args.seed, train_wall_s=round(wall, 1),
         started=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(start)), checkpoint=str(checkpoint),
         command=shlex.join(command)), indent=2))
     print(f'[{name}] trained in {wall / 60:.1f} min', flush=True)
@@ -262,7 +288,8 @@ def report(args: argparse.Namespace) -> None:
     except ImportError as error:  # report.py missing: the numbers stay in the work dir
         print(f'no report: {error}', flush=True)
         return
-    paths = write_report(args.work_dir, args.out, test_resolutions=args.test_resolutions)
+    paths = write_report(args.work_dir, args.out or f'benchmarks/results/imagenette_{args.arch}',
+                         test_resolutions=args.test_resolutions)
     print('wrote ' + ', '.join(str(p) for p in paths), flush=True)
 
 

@@ -132,3 +132,33 @@ def test_config_family_is_one_recipe():
             assert cfg.val_dataloader.dataset.pipeline[2].crop_size == size
     assert cfgs['san_resnet18_imagenette_nodistill'].model.head.distill is None
     assert cfgs['san_resnet18_imagenette_sharedconv'].model.san.convs == 'shared'
+
+
+def test_mobilenetv2_family_trains_evaluates_and_reports(tmp_path, run_module):
+    """``--arch mobilenetv2``: every model gets mmpretrain's MobileNetV2 (the paper's weight decay) in
+    the ResNet-18's place, the SAN converts it, and the report names it."""
+    import torch
+    data = write_image_folder(tmp_path / 'data', per_split={'train': 2, 'val': 2}, sizes=((40, 40), (48, 40)))
+    work, out = tmp_path / 'work', tmp_path / 'results' / 'imagenette_mobilenetv2'
+    threads = torch.get_num_threads()
+    try:
+        run_module.main(['--arch', 'mobilenetv2', '--width', '0.25', '--models', 'san,baseline_64,baseline_32',
+                         '--data-root', str(data), '--work-dir', str(work), '--out', str(out), '--epochs', '1',
+                         '--batch-size', '8', '--num-workers', '0', '--test-resolutions', '48', '32',
+                         '--eval-batch-size', '8', '--in-process', '--threads', '1', '--tta', '48,32'])
+    finally:
+        torch.set_num_threads(threads)
+    for name in ('san', 'baseline_64', 'baseline_32'):
+        config = (work / name / f'{name}_run_config.py').read_text()
+        assert "type='MobileNetV2'" in config and 'widen_factor=0.25' in config and 'weight_decay=4e-05' in config
+        assert json.loads((work / name / 'timing.json').read_text())['arch'] == 'mobilenetv2'
+        result = json.loads((work / name / 'eval.json').read_text())
+        assert result['num_images'] == 4 and all(0 <= v <= 100 for row in result['rows'].values() for v in row.values())
+    md = out.with_suffix('.md').read_text()
+    assert md.startswith('# Table 1 on Imagenette: MobileNetV2 SAN') and 'widen_factor 0.25' in md
+    assert '## Baselines (one MobileNetV2 per training resolution)' in md
+
+
+def test_unknown_arch_is_refused(run_module):
+    with pytest.raises(SystemExit):
+        run_module.parse_args(['--arch', 'vgg'])

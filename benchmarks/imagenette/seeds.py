@@ -1,0 +1,80 @@
+"""Issue 15, part 3: the same models trained with several seeds, mean and spread per cell.
+
+Each seed is one ``run.py --seed N --work-dir DIR`` work dir. ``report.py --seeds DIR ...`` adds
+the section this module writes to the report of the main work dir (seed 0):
+
+    python benchmarks/imagenette/run.py --data-root ../shared/data/imagenette --seed 1 \\
+        --work-dir work_dirs/imagenette_seed1 --models san,baseline_64,baseline_32 --steps train,eval
+    python benchmarks/imagenette/report.py --work-dir work_dirs/imagenette \\
+        --seeds work_dirs/imagenette_seed1 work_dirs/imagenette_seed2
+
+A gain "stands" where the SAN's mean minus the baseline's mean exceeds twice the spread of that
+difference: the two models are trained independently, so the spread of the difference is
+sqrt(sd_san^2 + sd_baseline^2), each sd the sample standard deviation over the seeds.
+"""
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from pathlib import Path
+
+MODELS = ('san', 'baseline_64', 'baseline_32')
+
+
+def proxy_cells(work_dir: Path, model: str) -> dict[int, float] | None:
+    """Top-1 per test size of one model of one seed: a baseline's row, a SAN's proxy row."""
+    path = Path(work_dir) / model / 'eval.json'
+    if not path.exists():
+        return None
+    result = json.loads(path.read_text())
+    rows = result['rows']
+    if 'baseline' in rows:
+        return {int(t): v for t, v in rows['baseline'].items()}
+    return {int(t): rows[str(r)][t] for t, r in result['proxy'].items() if str(r) in rows and t in rows[str(r)]}
+
+
+def seed_statistics(work_dirs: list[Path], models=MODELS) -> dict:
+    """``{'seeds': [...], 'cells': {model: {T: {mean, sd, values}}}, 'gains': {S: {...}}}``; a model
+    counts only where every work dir holds it."""
+    cells: dict = {}
+    for model in models:
+        per_seed = [proxy_cells(d, model) for d in work_dirs]
+        if any(p is None for p in per_seed):
+            continue
+        tests = sorted(set.intersection(*(set(p) for p in per_seed)), reverse=True)
+        cells[model] = {t: _stats([p[t] for p in per_seed]) for t in tests}
+    gains = {}
+    for model in models:
+        if not model.startswith('baseline_') or model not in cells or 'san' not in cells:
+            continue
+        s = int(model.rsplit('_', 1)[1])
+        if s in cells['san'] and s in cells[model]:
+            san, base = cells['san'][s], cells[model][s]
+            spread = math.sqrt(san['sd'] ** 2 + base['sd'] ** 2)
+            gain = san['mean'] - base['mean']
+            gains[s] = dict(gain=gain, spread=spread, stands=gain > 2 * spread)
+    return dict(seeds=[str(d) for d in work_dirs], cells=cells, gains=gains)
+
+
+def _stats(values: list[float]) -> dict:
+    return dict(mean=statistics.fmean(values), sd=statistics.stdev(values) if len(values) > 1 else 0.0,
+                values=values)
+
+
+def seed_section(stats: dict) -> list[str]:
+    """The report's markdown section."""
+    n = len(stats['seeds'])
+    lines = ['## Seeds', '', f'{n} seeds (work dirs: ' + ', '.join(f'`{s}`' for s in stats['seeds'])
+             + '); mean ± sample standard deviation of top-1 (%) per cell, the SAN\'s proxy row.', '']
+    tests = sorted({t for cells in stats['cells'].values() for t in cells}, reverse=True)
+    lines += ['| model | ' + ' | '.join(map(str, tests)) + ' |', '|---|' + '---|' * len(tests)]
+    for model, cells in stats['cells'].items():
+        lines.append(f'| {model} | ' + ' | '.join(
+            f"{cells[t]['mean']:.2f} ± {cells[t]['sd']:.2f}" if t in cells else '-' for t in tests) + ' |')
+    if stats['gains']:
+        lines += ['', '| S | SAN - baseline trained at S | spread of the difference | stands (gain > 2 x spread) |',
+                  '|---|---|---|---|']
+        for s, g in sorted(stats['gains'].items(), reverse=True):
+            lines.append(f"| {s} | {g['gain']:+.2f} | {g['spread']:.2f} | {'yes' if g['stands'] else 'no'} |")
+    return lines
