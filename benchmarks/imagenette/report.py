@@ -5,8 +5,8 @@
 
 Reads ``<work-dir>/<model>/eval.json`` (benchmarks/imagenette/evaluate.py), ``timing.json`` and
 ``run_meta.json`` (benchmarks/imagenette/run.py). Models that have not finished are listed as
-missing; the report is valid for whatever is there. ``benchmarks/imagenette/notes.md``, when
-present, is appended as the analysis section. Models whose ``eval.json`` has multi-resolution
+missing; the report is valid for whatever is there. ``benchmarks/imagenette/notes.md`` (ResNet-18;
+``--notes`` names another file), when present, is appended as the analysis section. Models whose ``eval.json`` has multi-resolution
 entries (``tta``) get the section "Multi-resolution testing": each combination's top-1 and summed
 GFLOPs beside the same model's single-size cells (``san_plugin.evaluation.compare_tta``).
 """
@@ -281,7 +281,8 @@ def _fmt_min(seconds) -> str:
     return '-' if seconds is None else f'{seconds / 60:.1f} min'
 
 
-def markdown(data: dict, summary: dict, tests, png: Path | None) -> str:
+def markdown(data: dict, summary: dict, tests, png: Path | None, notes: Path | None = None) -> str:
+    """``notes``: the analysis appended (default: ``NOTES`` of the backbone, if present)."""
     models = data['models']
     arch = arch_name(data)
     lines = [f'# Table 1 on Imagenette: {arch} SAN vs individually trained baselines (CPU)', '']
@@ -379,16 +380,16 @@ def markdown(data: dict, summary: dict, tests, png: Path | None) -> str:
     if summary.get('seeds'):
         from seeds import seed_section
         lines += [''] + seed_section(summary['seeds'])
-    notes = HERE / NOTES.get(arch, 'notes.md')
-    if notes.exists():
+    notes = HERE / NOTES.get(arch, 'notes.md') if notes is None else notes
+    if notes.is_file():
         lines += ['', notes.read_text().strip()]
     return '\n'.join(lines) + '\n'
 
 
 def write_report(work_dir: str | Path, out: str | Path, test_resolutions=TEST_RESOLUTIONS,
-                 seed_work_dirs=()) -> list[Path]:
+                 seed_work_dirs=(), notes: Path | None = None) -> list[Path]:
     """``seed_work_dirs``: the same models trained with other seeds (``run.py --seed N``); with them the
-    report gets a "Seeds" section (``seeds.py``) over ``work_dir`` and those."""
+    report gets a "Seeds" section (``seeds.py``) over ``work_dir`` and those. ``notes``: see :func:`markdown`."""
     tests = sorted({int(t) for t in test_resolutions}, reverse=True)
     data = collect(work_dir)
     summary = summarise(data, tests)
@@ -404,7 +405,7 @@ def write_report(work_dir: str | Path, out: str | Path, test_resolutions=TEST_RE
         print(f'plot failed: {error!r}')
         png = None
     md = out.with_suffix('.md')
-    md.write_text(markdown(data, summary, tests, png))
+    md.write_text(markdown(data, summary, tests, png, notes))
     js = out.with_suffix('.json')
     js.write_text(json.dumps(dict(summary=summary, models=data['models'], meta=data['meta']), indent=2))
     return [p for p in (md, js, png) if p]
@@ -417,8 +418,12 @@ def main(argv=None) -> None:
     p.add_argument('--test-resolutions', type=int, nargs='+', default=list(TEST_RESOLUTIONS))
     p.add_argument('--seeds', nargs='+', default=(), metavar='WORK_DIR',
                    help='work dirs of the same models trained with other seeds: adds the "Seeds" section')
+    p.add_argument('--notes', type=Path, default=None,
+                   help=f'markdown appended as the analysis (default: {", ".join(NOTES.values())} by backbone; '
+                        'a missing file: none)')
     args = p.parse_args(argv)
-    for path in write_report(args.work_dir, args.out, args.test_resolutions, seed_work_dirs=args.seeds):
+    for path in write_report(args.work_dir, args.out, args.test_resolutions, seed_work_dirs=args.seeds,
+                             notes=args.notes):
         print(f'wrote {path}')
 
 

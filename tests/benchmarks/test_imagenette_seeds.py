@@ -59,11 +59,13 @@ def test_mean_spread_and_where_the_gain_stands(tmp_path, modules):
     assert '| san | 71.00 ± 1.00 | 71.00 ± 1.00 | 71.00 ± 1.00 |' in lines
     assert '| 64 | +6.00 | 1.00 | yes |' in lines and '| 32 | +0.00 | 2.24 | no |' in lines
 
-    out = tmp_path / 'report'
+    out, notes = tmp_path / 'report', tmp_path / 'notes.md'
+    notes.write_text('## Analysis of these runs')
     report.main(['--work-dir', str(dirs[0]), '--out', str(out), '--test-resolutions', *map(str, TESTS),
-                 '--seeds', str(dirs[1]), str(dirs[2])])
+                 '--seeds', str(dirs[1]), str(dirs[2]), '--notes', str(notes)])
     md = out.with_suffix('.md').read_text()
     assert '## Seeds' in md and '| 64 | +6.00 | 1.00 | yes |' in md
+    assert md.rstrip().endswith('## Analysis of these runs') and '## Analysis (issue 7)' not in md
 
 
 def test_a_model_missing_in_one_seed_is_left_out(tmp_path, modules):
