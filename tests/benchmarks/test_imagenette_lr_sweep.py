@@ -59,6 +59,19 @@ def test_report_picks_the_best_worst_case_and_compares_best_against_best(tmp_pat
     assert 'mean diagonal gain >= +1.0: met (+1.00)' in md and '64: +0.50' in md  # 75 against shared convs' 74.5
 
 
+def test_worst_case_uses_the_sizes_with_a_baseline_at_every_rate(tmp_path, lr_sweep):
+    for lr, base in ((0.025, 70.0), (0.1, 74.0)):
+        for s in (TRAIN if lr == 0.1 else (64, 32)):
+            write_run(tmp_path, lr, f'baseline_{s}', base + (s == 32))
+    write_run(tmp_path, 0.025, 'san', 73.0)  # gains +3 at 64, +2 at 32
+    write_run(tmp_path, 0.1, 'san', 75.0)    # +1 at 64, +0 at 32 (and +1 at 56/48/40, not counted)
+    lr_sweep.main(['--root', str(tmp_path), '--out', str(tmp_path / 'r'), '--no-diagnostics'])
+    summary = json.loads((tmp_path / 'r.json').read_text())
+    assert summary['worst_case_same_rate_gain'] == {'san': pytest.approx(0.5)}
+    assert summary['worst_case_sizes'] == {'san': [64, 32]} and summary['chosen'] == 'san'
+    assert 'san: +0.50 (sizes 64/32)' in (tmp_path / 'r.md').read_text()
+
+
 def test_no_runs_is_an_error_naming_the_folder(tmp_path, lr_sweep):
     with pytest.raises(SystemExit, match=str(tmp_path)):
         lr_sweep.main(['--root', str(tmp_path), '--out', str(tmp_path / 'x')])
