@@ -225,8 +225,9 @@ def markdown(summary: dict, root: Path) -> str:
                   f"size: {'met' if all(v >= 0 for v in c['gain'].values()) else 'NOT met'}; mean diagonal gain >= +1.0: "
                   f"{'met' if (c['mean_gain'] or -9) >= 1.0 else 'NOT met'} ({_f(c['mean_gain'], sign=True)}); above shared "
                   f"convs + private BN by more than the noise (2 x {STANDARD_ERROR} = {2 * STANDARD_ERROR:.1f} per size) on "
-                  f"the trained sizes: " + ', '.join(f'{s}: {_f(v, sign=True)}' for s, v in ahead.items())
-                  + f" (mean {_f(mean(ahead.values()), sign=True)})."]
+                  f"the trained sizes: {'met' if all(v > 2 * STANDARD_ERROR for v in ahead.values()) else 'NOT met'} ("
+                  + ', '.join(f'{s}: {_f(v, sign=True)}' for s, v in ahead.items())
+                  + f"; mean {_f(mean(ahead.values()), sign=True)})."]
     lines += ['', '## Do the meta learners work? (median over the 20 generated convs)', '',
               '`w_over_b` = |eps(S_max) W| / |B|; `kernel_change` = |k(64) - k(32)| / |k(64)|. The paper reports W and B '
               '"of the same order of magnitude" at ImageNet\'s eps = 0.3..0.7.', '',
