@@ -26,9 +26,10 @@ import statistics
 import sys
 from pathlib import Path
 
+from report import TEST_RESOLUTIONS as TESTS
+from report import TRAIN_RESOLUTIONS as TRAIN
+
 REPO = Path(__file__).resolve().parents[2]
-TRAIN = (64, 56, 48, 40, 32)
-TESTS = (80, 72, 64, 56, 48, 44, 40, 36, 32, 24)
 RECIPES = {
     'san': 'SAN, current default (paper loss, W = 0, eps = 0.1 S / 32)',
     'san_sharedlr': '(a) shared parameters at lr / 5',

@@ -19,19 +19,15 @@ import math
 import statistics
 from pathlib import Path
 
+from lr_sweep import proxy_row
+
 MODELS = ('san', 'baseline_64', 'baseline_32')
 
 
 def proxy_cells(work_dir: Path, model: str) -> dict[int, float] | None:
-    """Top-1 per test size of one model of one seed: a baseline's row, a SAN's proxy row."""
+    """Top-1 per test size of one model of one seed (``lr_sweep.proxy_row``); None if not evaluated."""
     path = Path(work_dir) / model / 'eval.json'
-    if not path.exists():
-        return None
-    result = json.loads(path.read_text())
-    rows = result['rows']
-    if 'baseline' in rows:
-        return {int(t): v for t, v in rows['baseline'].items()}
-    return {int(t): rows[str(r)][t] for t, r in result['proxy'].items() if str(r) in rows and t in rows[str(r)]}
+    return proxy_row(json.loads(path.read_text())) if path.exists() else None
 
 
 def seed_statistics(work_dirs: list[Path], models=MODELS) -> dict:

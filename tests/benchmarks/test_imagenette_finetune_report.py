@@ -1,24 +1,17 @@
 """The issue-15 fine-tune report: fine-tuned minus from-scratch per training size, the compute
 ratio and the target, on fake runs with known numbers."""
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
 TRAIN = (64, 56, 48, 40, 32)
 TESTS = (80, 72, 64, 56, 48, 44, 40, 36, 32, 24)
 
 
 @pytest.fixture(scope='module')
-def report():
-    sys.path.insert(0, str(REPO / 'benchmarks' / 'imagenette'))
-    try:
-        import finetune_report  # noqa: PLC0415
-        yield finetune_report
-    finally:
-        sys.path.remove(str(REPO / 'benchmarks' / 'imagenette'))
+def report(imagenette_scripts):
+    return imagenette_scripts('finetune_report')
 
 
 def write_san(folder: Path, diagonal: dict[int, float], epochs: int, lr: float = 0.01) -> Path:

@@ -1,24 +1,17 @@
 """The issue-18 report over learning rates: same-rate gains, the worst case that picks the default,
 best against best. Fake runs with known numbers, so every figure can be checked by hand."""
 import json
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
 TRAIN = (64, 56, 48, 40, 32)
 TESTS = (80, 72, 64, 56, 48, 44, 40, 36, 32, 24)
 
 
 @pytest.fixture(scope='module')
-def lr_sweep():
-    sys.path.insert(0, str(REPO / 'benchmarks' / 'imagenette'))
-    try:
-        import lr_sweep  # noqa: PLC0415
-        yield lr_sweep
-    finally:
-        sys.path.remove(str(REPO / 'benchmarks' / 'imagenette'))
+def lr_sweep(imagenette_scripts):
+    return imagenette_scripts('lr_sweep')
 
 
 def write_run(root: Path, lr: float, name: str, value: float) -> None:

@@ -2,25 +2,17 @@
 where the SAN's gain exceeds twice the spread of the difference. Fake runs with known numbers."""
 import json
 import math
-import sys
 from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
 TRAIN = (64, 56, 48, 40, 32)
 TESTS = (64, 48, 32)
 
 
 @pytest.fixture(scope='module')
-def modules():
-    sys.path.insert(0, str(REPO / 'benchmarks' / 'imagenette'))
-    try:
-        import report  # noqa: PLC0415
-        import seeds  # noqa: PLC0415
-        yield seeds, report
-    finally:
-        sys.path.remove(str(REPO / 'benchmarks' / 'imagenette'))
+def modules(imagenette_scripts):
+    return imagenette_scripts('seeds'), imagenette_scripts('report')
 
 
 def write_model(work: Path, name: str, value: float) -> None:
