@@ -50,7 +50,20 @@ def seed_statistics(work_dirs: list[Path], models=MODELS) -> dict:
             spread = math.sqrt(san['sd'] ** 2 + base['sd'] ** 2)
             gain = san['mean'] - base['mean']
             gains[s] = dict(gain=gain, spread=spread, stands=gain > 2 * spread)
-    return dict(seeds=[str(d) for d in work_dirs], cells=cells, gains=gains)
+    return dict(seeds=[str(d) for d in work_dirs], cells=cells, gains=gains, runs=seed_runs(work_dirs, models))
+
+
+def seed_runs(work_dirs: list[Path], models=MODELS) -> list[dict]:
+    """What each seed's training was (``timing.json`` written by ``run.py``): model, seed, epochs,
+    width, learning rate, wall time and command; a model without a record is left out."""
+    runs = []
+    for work_dir in work_dirs:
+        for model in models:
+            path = Path(work_dir) / model / 'timing.json'
+            if path.exists():
+                t = json.loads(path.read_text())
+                runs.append({k: t.get(k) for k in ('model', 'seed', 'epochs', 'width', 'lr', 'train_wall_s', 'command')})
+    return runs
 
 
 def _stats(values: list[float]) -> dict:
@@ -73,4 +86,11 @@ def seed_section(stats: dict) -> list[str]:
                   '|---|---|---|---|']
         for s, g in sorted(stats['gains'].items(), reverse=True):
             lines.append(f"| {s} | {g['gain']:+.2f} | {g['spread']:.2f} | {'yes' if g['stands'] else 'no'} |")
+    if stats.get('runs'):
+        lines += ['', 'The runs (training wall time; runs shared the machine, so times compare loosely):', '',
+                  '| model | seed | epochs | width | lr | train wall |', '|---|---|---|---|---|---|']
+        lines += [f"| {r['model']} | {r['seed']} | {r['epochs']} | {r['width']} | {r['lr']} | "
+                  + ('-' if r['train_wall_s'] is None else f"{r['train_wall_s'] / 60:.1f} min") + ' |'
+                  for r in stats['runs']]
+        lines += ['', '```', *(r['command'] for r in stats['runs'] if r['command']), '```']
     return lines

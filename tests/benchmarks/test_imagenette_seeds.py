@@ -25,6 +25,10 @@ def write_model(work: Path, name: str, value: float) -> None:
                       proxy={str(t): t for t in TESTS}, train_resolutions=list(TRAIN), num_images=3925,
                       row_mode='full')
     (folder / 'eval.json').write_text(json.dumps(result))
+    seed = int(work.name.removeprefix('seed'))
+    (folder / 'timing.json').write_text(json.dumps(dict(
+        model=name, seed=seed, epochs=15, width=0.5, lr=0.1, train_wall_s=600.0 + seed * 60,
+        command=f'python tools/train.py {name}_run_config.py --work-dir {work / name}')))
 
 
 def three_seeds(root: Path, san, base64, base32) -> list[Path]:
@@ -50,6 +54,9 @@ def test_mean_spread_and_where_the_gain_stands(tmp_path, modules):
     lines = '\n'.join(seeds.seed_section(stats))
     assert '| san | 71.00 ± 1.00 | 71.00 ± 1.00 | 71.00 ± 1.00 |' in lines
     assert '| 64 | +6.00 | 1.00 | yes |' in lines and '| 32 | +0.00 | 2.24 | no |' in lines
+    # every seed's run is listed with its epochs, width, rate, wall time and command
+    assert '| baseline_32 | 2 | 15 | 0.5 | 0.1 | 12.0 min |' in lines and '| san | 0 | 15 | 0.5 | 0.1 | 10.0 min |' in lines
+    assert f"python tools/train.py san_run_config.py --work-dir {dirs[1] / 'san'}" in lines
 
     out, notes = tmp_path / 'report', tmp_path / 'notes.md'
     notes.write_text('## Analysis of these runs')
