@@ -89,8 +89,8 @@ def seed_section(stats: dict) -> list[str]:
     if stats.get('runs'):
         lines += ['', 'The runs (training wall time; runs shared the machine, so times compare loosely):', '',
                   '| model | seed | epochs | width | lr | train wall |', '|---|---|---|---|---|---|']
-        lines += [f"| {r['model']} | {r['seed']} | {r['epochs']} | {r['width']} | {r['lr']} | "
-                  + ('-' if r['train_wall_s'] is None else f"{r['train_wall_s'] / 60:.1f} min") + ' |'
+        from report import _fmt_min
+        lines += [f"| {r['model']} | {r['seed']} | {r['epochs']} | {r['width']} | {r['lr']} | {_fmt_min(r['train_wall_s'])} |"
                   for r in stats['runs']]
         lines += ['', '```', *(r['command'] for r in stats['runs'] if r['command']), '```']
     return lines
