@@ -4,7 +4,9 @@
 
 Reads the work dirs that ``run.py --lr X --work-dir ROOT/lrX`` wrote (one per learning rate:
 ``ROOT/lr0.025``, ``ROOT/lr0.1``, ...; per model ``eval.json``, ``timing.json`` and the final
-checkpoint) and writes a markdown + json report:
+checkpoint) and writes a markdown + json report. ``--previous REPORT.json`` carries over, from an
+earlier report of this script, the runs (model and rate) that ROOT does not hold, e.g. when the
+work dirs of earlier runs are gone; the report names every run it carried over.
 
 * every model's proxy row at every learning rate;
 * same-rate comparisons: each SAN recipe's diagonal (the SAN at S against the baseline trained
@@ -43,7 +45,7 @@ STANDARD_ERROR = 0.7  # one model's top-1 on 3,925 images at ~70 %: sqrt(0.7 * 0
 
 
 def load_runs(root: Path) -> dict[str, dict[float, dict]]:
-    """``{model: {lr: {'eval': ..., 'timing': ..., 'dir': Path}}}`` for every finished run."""
+    """``{model: {lr: {'proxy_row': ..., 'train_wall_s': ..., 'dir': Path}}}`` for every finished run."""
     runs: dict[str, dict[float, dict]] = {}
     for lr_dir in sorted(root.glob('lr*')):
         try:
@@ -53,9 +55,39 @@ def load_runs(root: Path) -> dict[str, dict[float, dict]]:
         for model_dir in sorted(p for p in lr_dir.iterdir() if p.is_dir()):
             result, timing = model_dir / 'eval.json', model_dir / 'timing.json'
             if result.exists() and timing.exists():
+                timing = json.loads(timing.read_text())
                 runs.setdefault(model_dir.name, {})[lr] = dict(
-                    eval=json.loads(result.read_text()), timing=json.loads(timing.read_text()), dir=model_dir)
+                    proxy_row=proxy_row(json.loads(result.read_text())), train_wall_s=timing.get('train_wall_s'),
+                    epochs=timing['epochs'], dir=model_dir)
     return runs
+
+
+def load_previous(report: Path) -> dict[str, dict[float, dict]]:
+    """The runs recorded in an earlier report's json, in :func:`load_runs`' form (no work dir).
+
+    Raises:
+        SystemExit: the file is missing or is not a report of this script.
+    """
+    try:
+        models = json.loads(report.read_text())['models']
+    except (OSError, ValueError, KeyError) as error:
+        raise SystemExit(f'--previous {report}: not a report written by lr_sweep.py ({error!r})') from None
+    runs: dict[str, dict[float, dict]] = {}
+    for name, per_lr in models.items():
+        for lr, cell in per_lr.items():
+            runs.setdefault(name, {})[float(lr)] = dict(
+                proxy_row={int(t): v for t, v in cell['proxy_row'].items()},
+                train_wall_s=cell.get('train_wall_s'), meta=cell.get('meta'), carried_from=str(report))
+    return runs
+
+
+def merge_runs(runs: dict, previous: dict) -> dict:
+    """``runs`` plus every (model, rate) of ``previous`` that ``runs`` lacks."""
+    merged = {name: dict(per_lr) for name, per_lr in runs.items()}
+    for name, per_lr in previous.items():
+        for lr, run in per_lr.items():
+            merged.setdefault(name, {}).setdefault(lr, run)
+    return merged
 
 
 def proxy_row(result: dict) -> dict[int, float]:
@@ -72,7 +104,7 @@ def baseline_diagonal(runs: dict, lr: float) -> dict[int, float]:
     for s in TRAIN:
         run = runs.get(f'baseline_{s}', {}).get(lr)
         if run:
-            out[s] = proxy_row(run['eval'])[s]
+            out[s] = run['proxy_row'][s]
     return out
 
 
@@ -97,10 +129,12 @@ def best_rate(per_lr: dict[float, dict], score) -> tuple[float, float] | None:
 
 def meta_stats(run: dict) -> dict | None:
     """Median |eps W| / |B| and kernel change of a SAN checkpoint (cached in the run dir)."""
+    if 'dir' not in run:  # carried over from an earlier report
+        return run.get('meta')
     cache = run['dir'] / 'meta_stats.json'
     if cache.exists():
         return json.loads(cache.read_text())
-    checkpoint = run['dir'] / f"epoch_{run['timing']['epochs']}.pth"
+    checkpoint = run['dir'] / f"epoch_{run['epochs']}.pth"
     config = run['dir'] / f"{run['dir'].name}_run_config.py"
     if not (checkpoint.exists() and config.exists()):
         return None
@@ -123,8 +157,10 @@ def summarise(runs: dict, diagnostics: bool = True) -> dict:
     for name, per_lr in runs.items():
         entry = out['models'][name] = {}
         for lr, run in sorted(per_lr.items()):
-            row = proxy_row(run['eval'])
-            cell: dict = dict(proxy_row=row, train_wall_s=run['timing'].get('train_wall_s'))
+            row = run['proxy_row']
+            cell: dict = dict(proxy_row=row, train_wall_s=run['train_wall_s'])
+            if 'carried_from' in run:
+                cell['carried_from'] = run['carried_from']
             if name in RECIPES:
                 diagonal = {s: row[s] for s in TRAIN if s in row}
                 same_rate = gains(diagonal, baseline_diagonal(runs, lr))
@@ -148,13 +184,13 @@ def summarise(runs: dict, diagnostics: bool = True) -> dict:
     # best against best
     best = {}
     for s in TRAIN:
-        found = best_rate(runs.get(f'baseline_{s}', {}), lambda run, s=s: proxy_row(run['eval']).get(s))
+        found = best_rate(runs.get(f'baseline_{s}', {}), lambda run, s=s: run['proxy_row'].get(s))
         if found:
             best[f'baseline_{s}'] = dict(lr=found[0], top1=found[1], rates_tried=sorted(runs[f'baseline_{s}']))
     for name in RECIPES:
-        found = best_rate(runs.get(name, {}), lambda run: mean(proxy_row(run['eval']).get(s) for s in TRAIN))
+        found = best_rate(runs.get(name, {}), lambda run: mean(run['proxy_row'].get(s) for s in TRAIN))
         if found:
-            row = proxy_row(runs[name][found[0]]['eval'])
+            row = runs[name][found[0]]['proxy_row']
             diag = {s: row[s] for s in TRAIN}
             base = {s: best[f'baseline_{s}']['top1'] for s in TRAIN if f'baseline_{s}' in best}
             g = gains(diag, base)
@@ -174,6 +210,19 @@ def _rates(entry: dict) -> str:
     return '/'.join(f'{lr:g}' for lr in entry['rates_tried'])
 
 
+def carried_note(models: dict) -> list[str]:
+    """A paragraph naming the runs carried over from an earlier report (none: no lines)."""
+    carried: dict[str, dict[str, list[float]]] = {}
+    for name, per_lr in models.items():
+        for lr, cell in sorted(per_lr.items()):
+            if 'carried_from' in cell:
+                carried.setdefault(cell['carried_from'], {}).setdefault(name, []).append(lr)
+    return [f'Carried over from `{source}` (an earlier report of this script; the runs\' work dirs were not at hand, '
+            'so their numbers and meta statistics are the ones recorded there): '
+            + '; '.join(f"{name} at {'/'.join(f'{lr:g}' for lr in rates)}" for name, rates in sorted(by_model.items()))
+            + '.\n' for source, by_model in sorted(carried.items())]
+
+
 def markdown(summary: dict, root: Path) -> str:
     models, rates = summary['models'], summary['rates']
     lines = ['# Issue 18 on Imagenette: SAN recipes and baselines over learning rates', '',
@@ -181,7 +230,7 @@ def markdown(summary: dict, root: Path) -> str:
              '15 epochs, batch 64, SGD momentum 0.9, weight decay 1e-4, 1 warm-up epoch then cosine, seed 0, '
              'training sizes 64/56/48/40/32, top-1 (%) on the 3,925 Imagenette val images. Learning rates are per '
              'batch of 64 (the paper\'s per-sample rate is 0.025). One seed per run: a model\'s top-1 has a standard '
-             f'error of about {STANDARD_ERROR} point.', '',
+             f'error of about {STANDARD_ERROR} point.', '', *carried_note(models),
              '## Proxy rows (each test size with its nearest training resolution; a baseline: its only row)', '',
              '| model | lr | ' + ' | '.join(map(str, TESTS)) + ' | train wall |', '|---|---|' + '---|' * (len(TESTS) + 1)]
     order = [*CANDIDATES, 'san_sharedconv', *[f'baseline_{s}' for s in TRAIN]]
@@ -248,10 +297,14 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument('--root', default='work_dirs/i18', help='the folder holding lr<X>/ work dirs')
     p.add_argument('--out', default='benchmarks/results/imagenette_lr_sweep')
+    p.add_argument('--previous', type=Path,
+                   help="an earlier report's .json: its runs that ROOT lacks are carried over (named in the report)")
     p.add_argument('--no-diagnostics', action='store_true', help='skip loading checkpoints for the meta statistics')
     args = p.parse_args(argv)
     root = Path(args.root)
     runs = load_runs(root)
+    if args.previous is not None:
+        runs = merge_runs(runs, load_previous(args.previous))
     if not runs:
         raise SystemExit(f'no finished run (eval.json + timing.json) under {root}/lr*/')
     summary = summarise(runs, diagnostics=not args.no_diagnostics)

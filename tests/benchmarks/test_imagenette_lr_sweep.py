@@ -69,3 +69,31 @@ def test_worst_case_uses_the_sizes_with_a_baseline_at_every_rate(tmp_path, lr_sw
 def test_no_runs_is_an_error_naming_the_folder(tmp_path, lr_sweep):
     with pytest.raises(SystemExit, match=str(tmp_path)):
         lr_sweep.main(['--root', str(tmp_path), '--out', str(tmp_path / 'x')])
+
+
+def test_previous_report_fills_in_the_runs_the_root_lacks_and_is_named(tmp_path, lr_sweep):
+    first, second = tmp_path / 'first', tmp_path / 'second'
+    for s in TRAIN:
+        write_run(first, 0.1, f'baseline_{s}', 74.0)
+    write_run(first, 0.1, 'san', 70.0)
+    lr_sweep.main(['--root', str(first), '--out', str(tmp_path / 'old'), '--no-diagnostics'])
+    write_run(second, 0.1, 'san', 76.0)  # a rerun: the root's run wins over the carried one
+    write_run(second, 0.025, 'san_sharedconv', 75.0)
+    lr_sweep.main(['--root', str(second), '--previous', str(tmp_path / 'old.json'),
+                   '--out', str(tmp_path / 'new'), '--no-diagnostics'])
+    summary = json.loads((tmp_path / 'new.json').read_text())
+    assert summary['best_vs_best']['san']['mean_gain'] == pytest.approx(2.0)
+    assert summary['models']['baseline_64']['0.1']['carried_from'] == str(tmp_path / 'old.json')
+    assert 'carried_from' not in summary['models']['san']['0.1']
+    assert summary['best_vs_best']['san_sharedconv']['diagonal']['64'] == 75.0
+    md = (tmp_path / 'new.md').read_text()
+    assert f'Carried over from `{tmp_path / "old.json"}`' in md
+    assert 'baseline_64 at 0.1' in md and 'san at' not in md.split('Carried over')[1].split('\n')[0]
+
+
+def test_previous_that_is_not_a_report_is_an_error_naming_it(tmp_path, lr_sweep):
+    bad = tmp_path / 'bad.json'
+    bad.write_text('{"rows": {}}')
+    write_run(tmp_path / 'runs', 0.1, 'san', 70.0)
+    with pytest.raises(SystemExit, match='bad.json'):
+        lr_sweep.main(['--root', str(tmp_path / 'runs'), '--previous', str(bad), '--out', str(tmp_path / 'x')])
