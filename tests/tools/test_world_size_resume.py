@@ -40,10 +40,13 @@ def assert_continues(resumed: dict, reference: dict) -> None:
         elif isinstance(value, torch.Tensor):
             assert torch.equal(resumed['state_dict'][key], value), key  # num_batches_tracked
     assert not all(bitwise)  # another summation order: not bit for bit
-    for index, state in reference['optimizer']['state'].items():  # sums of gradients: to 1e-3 of their largest value
-        momentum = state['momentum_buffer']
-        torch.testing.assert_close(resumed['optimizer']['state'][index]['momentum_buffer'], momentum, rtol=1e-4,
-                                   atol=1e-3 * momentum.abs().max().item(), msg=f'momentum of parameter {index}')
+    # momentum: sums of gradients whose terms nearly cancel in some layers (entries ~1e-5 from terms far larger),
+    # so another summation order moves single entries by more than 1e-3 of the tensor's largest one (seen on
+    # one CPU); the whole buffer stays within 1e-3 of its norm
+    for index, state in reference['optimizer']['state'].items():
+        momentum, other = state['momentum_buffer'], resumed['optimizer']['state'][index]['momentum_buffer']
+        error = ((other - momentum).norm() / momentum.norm()).item()
+        assert error < 1e-3, f'momentum of parameter {index}: relative error {error:.2e}'
 
 
 def batches(run: list[dict], first: int = 0) -> list[set[str]]:
