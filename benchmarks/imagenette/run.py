@@ -49,6 +49,8 @@ CONFIGS = {
     'san_wlr': 'configs/imagenette/san_resnet18_imagenette_wlr.py',
     'san_sdnorm': 'configs/imagenette/san_resnet18_imagenette_sdnorm.py',
     'san_stdenc': 'configs/imagenette/san_resnet18_imagenette_stdenc.py',
+    # issue 24: the normalised loss (CE and distillation averaged instead of summed)
+    'san_mean': 'configs/imagenette/san_resnet18_imagenette_mean.py',
     # issue 15: the SAN fine-tuned from this run's baseline_64 (its own, shorter schedule)
     'san_finetune': 'configs/imagenette/san_resnet18_imagenette_finetune.py',
 }

@@ -6,6 +6,8 @@ from typing import Sequence
 import torch
 from torch.nn import functional as F
 
+from .loss_form import LOSS_FORMS, LossForm
+
 DISTILL_MODES = ('all_pairs', 'largest')
 
 
@@ -49,12 +51,14 @@ def teachers_of(index: int, logits: Sequence[torch.Tensor], mode: str = 'all_pai
 
 
 def scale_distillation_loss(logits: Sequence[torch.Tensor], mode: str = 'all_pairs',
-                            temperature: float = 1.0) -> torch.Tensor:
+                            temperature: float = 1.0, reduction: str = 'sum') -> torch.Tensor:
     """The paper's L_SD over per-resolution logits ordered largest resolution first.
 
     ``all_pairs`` (the paper, Eq. 3): every larger resolution teaches every smaller one,
     ``k(k-1)/2`` terms. ``largest``: only the largest resolution teaches. Every term is
     ``KL(p_larger || p_smaller)`` with the larger prediction detached, batch-averaged.
+    ``reduction='sum'`` adds the terms (the paper), ``'mean'`` averages them
+    (:mod:`san_plugin.core.loss_form`).
 
     Example:
         >>> logits = [torch.randn(8, 10) for _ in range(3)]
@@ -63,7 +67,9 @@ def scale_distillation_loss(logits: Sequence[torch.Tensor], mode: str = 'all_pai
     """
     if len(logits) == 0:
         raise ValueError('scale distillation needs the logits of at least one resolution')
+    if reduction not in LOSS_FORMS:
+        raise ValueError(f'reduction must be one of {LOSS_FORMS}, got {reduction!r}')
     total = logits[0].new_zeros(())
     for index in range(1, len(logits)):
         total = total + kl_to_teachers(logits[index], teachers_of(index, logits, mode), temperature)
-    return total
+    return total * LossForm(reduction, len(logits), mode).pair_factor

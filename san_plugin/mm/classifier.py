@@ -1,19 +1,21 @@
 """SANClassifier: any MMPretrain classifier's backbone turned into a SAN by a config flag."""
 from __future__ import annotations
 
+import logging
 import math
 from contextlib import nullcontext
 from typing import Any, Callable, Sequence
 
 import torch
 import torch.distributed as dist
-from mmengine.logging import MessageHub
+from mmengine.logging import MessageHub, print_log
 from mmengine.optim import OptimWrapper
 from mmpretrain.models.classifiers import ImageClassifier
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 from san_plugin.core import ScaleEncoding, convert, get_controller, input_resolution
+from san_plugin.core.divergence import DivergenceMonitor
 from .head import SANClsHead
 
 SAN_DEFAULTS = dict(resolutions=(224, 192, 160, 128, 96), exclude=(), meta_hidden=None, init='scratch',
@@ -98,6 +100,7 @@ class SANClassifier(ImageClassifier):
         self.channels_last = channels_last
         if channels_last:
             self.to(memory_format=torch.channels_last)
+        self.divergence = DivergenceMonitor(self.head.num_classes)
 
     def _to_memory_format(self, inputs: torch.Tensor) -> torch.Tensor:
         """``inputs`` in the model's memory format (channels-last 4-D batches when asked)."""
@@ -238,11 +241,25 @@ class SANClassifier(ImageClassifier):
         values = torch.cat([table.flatten().double(), logged.to(table.device)]).tolist()
         self._check_finite(values[:table.numel()], table.shape[0], [input_resolution(v) for v in views],
                            optim_wrapper)
+        self._check_divergence(dict(zip(names, values[table.numel():])), optim_wrapper)
         if optim_wrapper.should_update():
             optim_wrapper.step()
             optim_wrapper.zero_grad()
         return {name: torch.tensor(value, dtype=log_vars[name].dtype)
                 for name, value in zip(names, values[table.numel():])}
+
+    def _check_divergence(self, logged: dict[str, float], optim_wrapper: OptimWrapper) -> None:
+        """One warning (and log line) when a resolution's CE (unweighted) exceeds 2 ln(C)."""
+        ce = {}
+        for name, value in logged.items():
+            if name.startswith('loss_ce_') and self.head.ce_weight(int(name[len('loss_ce_'):])):
+                resolution = int(name[len('loss_ce_'):])
+                ce[resolution] = value / self.head.ce_weight(resolution)
+        rates = optim_wrapper.get_lr().get('lr') or [None]
+        message = self.divergence.check(ce, iteration=_current_iteration(), lr=rates[0],
+                                        loss_form=self.head.loss_form.form)
+        if message:
+            print_log(message, logger='current', level=logging.WARNING)
 
     @staticmethod
     def _losses_of_all_ranks(losses: torch.Tensor) -> torch.Tensor:

@@ -9,6 +9,7 @@ from mmpretrain.models.heads import ClsHead
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
+from san_plugin.core.loss_form import LossForm
 from san_plugin.core.scale import nearest_resolution, validate_resolutions
 
 PRIVATE_OPTIONS = ('none', 'bias', 'fc')
@@ -30,12 +31,17 @@ class SANClsHead(ClsHead):
         loss: the per-resolution classification loss (alpha via its ``loss_weight``).
         distill: the scale-distillation loss (beta via its ``loss_weight``), or None.
         resolution_weights: optional per-resolution multipliers of the CE term.
+        loss_form: how the k CE terms and the distillation pairs combine: ``'sum'``
+            (the paper's loss and code) or ``'mean'`` (CE averaged over the resolutions,
+            distillation averaged over its pairs; a single model's gradient scale, see
+            :class:`~san_plugin.core.LossForm`).
 
     Example:
         >>> head = dict(type='SANClsHead', num_classes=1000, in_channels=512,
         ...             resolutions=[224, 192, 160, 128, 96],
         ...             loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
-        ...             distill=dict(type='ScaleDistillationLoss', loss_weight=1.0))
+        ...             distill=dict(type='ScaleDistillationLoss', loss_weight=1.0),
+        ...             loss_form='sum')
     """
 
     def __init__(
@@ -47,6 +53,7 @@ class SANClsHead(ClsHead):
         loss: dict = dict(type='CrossEntropyLoss', loss_weight=1.0),
         distill: dict | None = dict(type='ScaleDistillationLoss', mode='all_pairs', loss_weight=1.0),
         resolution_weights: dict | Sequence[float] | None = None,
+        loss_form: str = 'sum',
         init_cfg: dict | None = dict(type='Normal', layer='Linear', std=0.01),
         **kwargs,
     ) -> None:
@@ -55,8 +62,11 @@ class SANClsHead(ClsHead):
             raise ValueError(f'SANClsHead private must be one of {PRIVATE_OPTIONS}, got {private!r}')
         self.resolutions = validate_resolutions(resolutions, 'SANClsHead resolutions')
         self.private = private
+        self.num_classes = num_classes
         self.distill = None if distill is None else MODELS.build(distill)
         self.resolution_weights = self._parse_weights(resolution_weights)
+        self.loss_form = LossForm(loss_form, len(self.resolutions),
+                                  'all_pairs' if self.distill is None else self.distill.mode)
         if private == 'fc':
             self.fc = nn.ModuleDict({str(r): nn.Linear(in_channels, num_classes) for r in self.resolutions})
         else:
@@ -79,6 +89,10 @@ class SANClsHead(ClsHead):
             raise ValueError(f'resolution_weights has {len(weights)} values for {len(self.resolutions)} '
                              f'resolutions {self.resolutions}')
         return dict(zip(self.resolutions, map(float, weights)))
+
+    def ce_weight(self, resolution: int) -> float:
+        """The factor on the CE of ``resolution`` in the loss (its weight times the loss form's)."""
+        return self.resolution_weights.get(resolution, 1.0) * self.loss_form.ce_factor
 
     def forward(self, feats: tuple[torch.Tensor, ...], resolution: int | None = None) -> torch.Tensor:
         x = self.pre_logits(feats)
@@ -108,9 +122,9 @@ class SANClsHead(ClsHead):
         """:meth:`loss` from this head's logits (the classifier keeps them as the next
         resolutions' teacher)."""
         ce = self._get_loss(logits, data_samples, **kwargs).pop('loss')
-        losses = {f'loss_ce_{resolution}': ce * self.resolution_weights.get(resolution, 1.0)}
+        losses = {f'loss_ce_{resolution}': ce * self.ce_weight(resolution)}
         if self.distill is not None and teachers:
-            losses[f'loss_sd_{resolution}'] = self.distill(logits, teachers)
+            losses[f'loss_sd_{resolution}'] = self.distill(logits, teachers) * self.loss_form.pair_factor
         return losses
 
     def predict(self, feats: tuple[torch.Tensor, ...], data_samples: list[DataSample] | None = None,
