@@ -13,7 +13,7 @@ import datetime
 import os
 import shutil
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import torch
 import torch.distributed as dist
@@ -36,9 +36,9 @@ def add_launch_args(parser: argparse.ArgumentParser, launchers=('none', 'pytorch
     parser.add_argument('--local_rank', '--local-rank', type=int, default=0)
 
 
-def parse_launch_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
-    """``parser.parse_args()``, exporting ``LOCAL_RANK`` as the launchers expect."""
-    args = parser.parse_args()
+def parse_launch_args(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """``parser.parse_args(argv)``, exporting ``LOCAL_RANK`` as the launchers expect."""
+    args = parser.parse_args(argv)
     os.environ.setdefault('LOCAL_RANK', str(args.local_rank))
     return args
 

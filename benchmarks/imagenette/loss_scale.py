@@ -1,0 +1,47 @@
+"""Issue 24: the SAN's loss scale against a single-resolution model's, for both Imagenette architectures.
+
+    python benchmarks/imagenette/loss_scale.py --data-root ../shared/data/imagenette \\
+        [--out benchmarks/results/imagenette_loss_scale]
+
+Builds the SAN of ``run.py``'s protocol (width 0.5) for ResNet-18 and MobileNetV2 as training
+starts and measures, with ``san_plugin.mm.loss_scale`` (what ``tools/loss_scale.py`` runs), the
+gradient-norm ratio SAN / single-resolution model per kind of shared parameter and the top
+Hessian eigenvalue of the loss in the FC weights, for the summed (paper) and the mean loss form.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from run import model_config, parse_args as run_args  # noqa: E402
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--data-root', default='data/imagenette')
+    p.add_argument('--width', type=float, default=0.5)
+    p.add_argument('--archs', nargs='+', default=['resnet18', 'mobilenetv2'])
+    p.add_argument('--batches', type=int, default=4)
+    p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--out', default='benchmarks/results/imagenette_loss_scale')
+    args = p.parse_args(argv)
+    from san_plugin.mm.loss_scale import measure_config, write_results
+    results = []
+    for arch in args.archs:
+        protocol = run_args(['--data-root', args.data_root, '--arch', arch, '--width', str(args.width),
+                             '--num-workers', '0', '--seed', str(args.seed)])
+        cfg, _ = model_config('san', protocol)
+        results.append(measure_config(cfg, f'{arch} x{args.width:g} SAN', args.batches, args.seed))
+    header = ('# Loss scale at initialisation: the SAN against its single-resolution model (issue 24)\n\n'
+              f'Written by `python benchmarks/imagenette/loss_scale.py --data-root DATA --batches {args.batches} '
+              f'--seed {args.seed}` (means over {args.batches} training batches of 64 Imagenette images; '
+              'san_plugin/mm/loss_scale.py says what is measured). A ratio of r asks for a learning rate about '
+              'r times smaller.\n\n')
+    write_results(results, args.out, header)
+
+
+if __name__ == '__main__':
+    main()
