@@ -39,6 +39,7 @@ RECIPES = {
     'san_sdnorm': '(c) distillation weight 2 / (k + 1)',
     'san_stdenc': '(d) standardized encoding (S - mean) / std',
     'san_sharedconv': 'ablation: shared convs + private BN',
+    'san_mean': 'SAN, normalised loss (loss_form mean: CE and distillation averaged)',
 }
 CANDIDATES = ('san', 'san_sharedlr', 'san_wlr', 'san_sdnorm', 'san_stdenc')
 STANDARD_ERROR = 0.7  # one model's top-1 on 3,925 images at ~70 %: sqrt(0.7 * 0.3 / 3925) = 0.73 points
@@ -127,6 +128,42 @@ def best_rate(per_lr: dict[float, dict], score) -> tuple[float, float] | None:
     return lr, value
 
 
+def bracket(per_lr: dict[float, dict], score) -> dict | None:
+    """Whether the best rate has a rate tried on each side of it, both worse.
+
+    Returns ``dict(lr, score, below, above, bracketed, plateau)``: ``below``/``above`` are the
+    nearest rates tried on each side with their scores (None at an edge); ``plateau`` when a
+    neighbour is within one standard error of the best (a flat optimum: more rates would not
+    resolve it). None when no run has a score.
+    """
+    found = best_rate(per_lr, score)
+    if found is None:
+        return None
+    best_lr, best_score = found
+    scored = {lr: score(run) for lr, run in per_lr.items() if score(run) is not None}
+    lower = [lr for lr in scored if lr < best_lr]
+    higher = [lr for lr in scored if lr > best_lr]
+    below = (max(lower), scored[max(lower)]) if lower else None
+    above = (min(higher), scored[min(higher)]) if higher else None
+    sides = [side for side in (below, above) if side is not None]
+    return dict(lr=best_lr, score=best_score, below=below, above=above,
+                bracketed=len(sides) == 2 and all(value < best_score for _, value in sides),
+                plateau=any(best_score - value <= STANDARD_ERROR for _, value in sides))
+
+
+def bracket_status(entry: dict) -> str:
+    """One phrase: bracketed, or which rate to try next."""
+    if entry['bracketed']:
+        return 'bracketed' + (' (a neighbour within one standard error: a plateau)' if entry['plateau'] else '')
+    if entry['below'] is None and entry['above'] is None:
+        return 'NOT bracketed: one rate tried'
+    if entry['above'] is None:
+        return f"NOT bracketed: best at the highest rate tried (try {2 * entry['lr']:g})"
+    if entry['below'] is None:
+        return f"NOT bracketed: best at the lowest rate tried (try {entry['lr'] / 2:g})"
+    return 'NOT bracketed'
+
+
 def meta_stats(run: dict) -> dict | None:
     """Median |eps W| / |B| and kernel change of a SAN checkpoint (cached in the run dir)."""
     if 'dir' not in run:  # carried over from an earlier report
@@ -184,18 +221,22 @@ def summarise(runs: dict, diagnostics: bool = True) -> dict:
     # best against best
     best = {}
     for s in TRAIN:
-        found = best_rate(runs.get(f'baseline_{s}', {}), lambda run, s=s: run['proxy_row'].get(s))
+        found = bracket(runs.get(f'baseline_{s}', {}), lambda run, s=s: run['proxy_row'].get(s))
         if found:
-            best[f'baseline_{s}'] = dict(lr=found[0], top1=found[1], rates_tried=sorted(runs[f'baseline_{s}']))
+            best[f'baseline_{s}'] = dict(lr=found['lr'], top1=found['score'], rates_tried=sorted(runs[f'baseline_{s}']),
+                                         bracket=found)
     for name in RECIPES:
-        found = best_rate(runs.get(name, {}), lambda run: mean(run['proxy_row'].get(s) for s in TRAIN))
+        found = bracket(runs.get(name, {}), lambda run: mean(run['proxy_row'].get(s) for s in TRAIN))
         if found:
-            row = runs[name][found[0]]['proxy_row']
+            row = runs[name][found['lr']]['proxy_row']
             diag = {s: row[s] for s in TRAIN}
             base = {s: best[f'baseline_{s}']['top1'] for s in TRAIN if f'baseline_{s}' in best}
             g = gains(diag, base)
-            best[name] = dict(lr=found[0], diagonal=diag, gain=g, mean_gain=mean(g.values()) if len(g) == 5 else None,
-                              rates_tried=sorted(runs[name]))
+            unbracketed = ([name] if not found['bracketed'] else []) + [
+                f'baseline_{s}' for s in TRAIN if f'baseline_{s}' in best and not best[f'baseline_{s}']['bracket']['bracketed']]
+            best[name] = dict(lr=found['lr'], diagonal=diag, gain=g, mean_gain=mean(g.values()) if len(g) == 5 else None,
+                              rates_tried=sorted(runs[name]), bracket=found,
+                              best_against_best=not unbracketed and len(base) == 5, unbracketed=unbracketed)
     out['best_vs_best'] = best
     return out
 
@@ -223,11 +264,18 @@ def carried_note(models: dict) -> list[str]:
             + '.\n' for source, by_model in sorted(carried.items())]
 
 
-def markdown(summary: dict, root: Path) -> str:
+ARCHS = {  # run.py --arch: the title and the architecture part of the protocol
+    'resnet18': ('ResNet-18', 'ResNet-18 width x0.5, weight decay 1e-4'),
+    'mobilenetv2': ('MobileNetV2', "mmpretrain's MobileNetV2 width x0.5, weight decay 4e-5 (the paper's)"),
+}
+
+
+def markdown(summary: dict, root: Path, arch: str = 'resnet18', notes: Path | None = None) -> str:
     models, rates = summary['models'], summary['rates']
-    lines = ['# Issue 18 on Imagenette: SAN recipes and baselines over learning rates', '',
-             f'Runs: `{root}` (one `run.py --lr X` work dir per rate). Protocol of every run: ResNet-18 width x0.5, '
-             '15 epochs, batch 64, SGD momentum 0.9, weight decay 1e-4, 1 warm-up epoch then cosine, seed 0, '
+    title, protocol = ARCHS[arch]
+    lines = [f'# {title} on Imagenette: SAN recipes and baselines over learning rates', '',
+             f'Runs: `{root}` (one `run.py --lr X` work dir per rate). Protocol of every run: {protocol}, '
+             '15 epochs, batch 64, SGD momentum 0.9, 1 warm-up epoch then cosine, seed 0, '
              'training sizes 64/56/48/40/32, top-1 (%) on the 3,925 Imagenette val images. Learning rates are per '
              'batch of 64 (the paper\'s per-sample rate is 0.025). One seed per run: a model\'s top-1 has a standard '
              f'error of about {STANDARD_ERROR} point.', '', *carried_note(models),
@@ -254,7 +302,20 @@ def markdown(summary: dict, root: Path) -> str:
                               for n, v in sorted(worst.items(), key=lambda kv: -kv[1]))
                   + f". Highest: **{summary['chosen']}**."]
     best = summary['best_vs_best']
-    lines += ['', '## Best against best: every model at its own best rate of the sweep', '',
+    lines += ['', '## Is every optimum bracketed?', '',
+              'A best rate counts when a rate was tried on each side of it and both did worse (a baseline scored by '
+              'its top-1 at its training size, a SAN recipe by its mean over the training sizes). Where one is not, '
+              'the comparisons below are of the best rates tried, not best against best.', '',
+              '| model | best lr | its score | next lower rate | next higher rate | status |', '|---|---|---|---|---|---|']
+    for name in [*(f'baseline_{s}' for s in TRAIN), *RECIPES]:
+        if name in best:
+            b = best[name]['bracket']
+            side = (lambda x: '-' if x is None else f'{x[0]:g}: {x[1]:.2f}')
+            lines.append(f"| {name} | {b['lr']:g} | {b['score']:.2f} | {side(b['below'])} | {side(b['above'])} | "
+                         f'{bracket_status(b)} |')
+    every = all(best[n]['best_against_best'] for n in RECIPES if n in best)
+    lines += ['', '## Best against best: every model at its own best rate of the sweep' if every else
+              '## Every model at its best rate tried (best against best only where the line below the table says so)', '',
               'A baseline\'s rate is chosen by its top-1 at its training size, a SAN recipe\'s by its mean over the '
               'five training sizes (both on the validation set).', '',
               'Rates tried are listed after "of": a model tried at one rate only has no choice made for it.', '',
@@ -267,6 +328,17 @@ def markdown(summary: dict, root: Path) -> str:
         lines.append(f"| {s} | {_f(b['top1'])} (lr {b['lr']:g} of {_rates(b)}) | " if b else f'| {s} | - | ')
         lines[-1] += ' | '.join(cells) + ' |'
     lines.append('| mean gain | | ' + ' | '.join(_f(best[n]['mean_gain'], sign=True) for n in RECIPES if n in best) + ' |')
+    lines += ['', 'Best against best? ' + '; '.join(
+        f"{n}: yes" if best[n]['best_against_best'] else
+        f"{n}: **no** (not bracketed: {', '.join(best[n]['unbracketed']) or 'a baseline size missing'})"
+        for n in RECIPES if n in best) + '.']
+    for n in ('san', 'san_mean'):
+        if n in best and best[n]['mean_gain'] is not None:
+            c = best[n]
+            label = 'best against best' if c['best_against_best'] else 'best rates tried, NOT best against best'
+            lines += ['', f"Targets for `{n}` ({label}): SAN >= baseline at every training size: "
+                      f"{'met' if all(v >= 0 for v in c['gain'].values()) else 'NOT met'}; mean diagonal gain >= +1.0: "
+                      f"{'met' if c['mean_gain'] >= 1.0 else 'NOT met'} ({_f(c['mean_gain'], sign=True)})."]
     chosen = summary['chosen']
     if chosen and chosen in best and 'san_sharedconv' in best:
         c, sc = best[chosen], best['san_sharedconv']
@@ -287,8 +359,7 @@ def markdown(summary: dict, root: Path) -> str:
             m = cell.get('meta') or {}
             w, k = m.get('w_over_b') or {}, m.get('kernel_change') or {}
             lines.append(f"| {name} | {lr:g} | {_f(w.get('median'), 4)} | {_f(k.get('median'), 4)} |")
-    notes = Path(__file__).resolve().parent / 'lr_sweep_notes.md'
-    if notes.exists():
+    if notes is not None and notes.exists():
         lines += ['', notes.read_text().strip()]
     return '\n'.join(lines) + '\n'
 
@@ -300,6 +371,9 @@ def main(argv=None) -> None:
     p.add_argument('--previous', type=Path,
                    help="an earlier report's .json: its runs that ROOT lacks are carried over (named in the report)")
     p.add_argument('--no-diagnostics', action='store_true', help='skip loading checkpoints for the meta statistics')
+    p.add_argument('--arch', choices=sorted(ARCHS), default='resnet18', help="the runs' architecture (run.py --arch)")
+    p.add_argument('--notes', type=Path, default=Path(__file__).resolve().parent / 'lr_sweep_notes.md',
+                   help='analysis appended to the report (default: the ResNet-18 notes)')
     args = p.parse_args(argv)
     root = Path(args.root)
     runs = load_runs(root)
@@ -310,7 +384,7 @@ def main(argv=None) -> None:
     summary = summarise(runs, diagnostics=not args.no_diagnostics)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix('.md').write_text(markdown(summary, root))
+    out.with_suffix('.md').write_text(markdown(summary, root, args.arch, args.notes))
     out.with_suffix('.json').write_text(json.dumps(summary, indent=2, default=str))
     print(f"wrote {out.with_suffix('.md')} and {out.with_suffix('.json')}")
 

@@ -43,7 +43,10 @@ def test_report_picks_the_best_worst_case_and_compares_best_against_best(tmp_pat
     assert summary['worst_case_same_rate_gain'] == {'san': pytest.approx(-1.0), 'san_sharedlr': pytest.approx(1.0)}
     assert summary['chosen'] == 'san_sharedlr'
     best = summary['best_vs_best']
-    assert best['baseline_64'] == {'lr': 0.1, 'top1': 74.0, 'rates_tried': [0.025, 0.1]}
+    assert {k: best['baseline_64'][k] for k in ('lr', 'top1', 'rates_tried')} == {
+        'lr': 0.1, 'top1': 74.0, 'rates_tried': [0.025, 0.1]}
+    assert not best['baseline_64']['bracket']['bracketed']  # best at the highest rate tried
+    assert not best['san']['best_against_best'] and 'baseline_64' in best['san']['unbracketed']
     assert best['san']['lr'] == 0.025 and best['san']['mean_gain'] == pytest.approx(-1.0)  # tie 73/73: smaller rate
     assert best['san_sharedlr']['lr'] == 0.1 and best['san_sharedlr']['mean_gain'] == pytest.approx(1.0)
     md = out.with_suffix('.md').read_text()
@@ -51,6 +54,32 @@ def test_report_picks_the_best_worst_case_and_compares_best_against_best(tmp_pat
     assert '| 64 | 74.00 (lr 0.1 of 0.025/0.1) |' in md and 'san_sharedconv (lr 0.1 of 0.1)' in md
     assert 'mean diagonal gain >= +1.0: met (+1.00)' in md
     assert 'on the trained sizes: NOT met (64: +0.50' in md  # 75 against shared convs' 74.5: within the noise
+
+
+def test_a_best_rate_counts_only_with_a_worse_rate_tried_on_each_side(tmp_path, lr_sweep):
+    tops = {0.025: 70.0, 0.05: 73.0, 0.1: 74.0, 0.2: 73.5}  # every baseline peaks at 0.1, inside the sweep
+    for lr, base in tops.items():
+        for s in TRAIN:
+            write_run(tmp_path, lr, f'baseline_{s}', base)
+    write_run(tmp_path, 0.05, 'san', 75.0)
+    write_run(tmp_path, 0.1, 'san', 76.0)  # the SAN's best at the highest rate it tried
+    out = tmp_path / 'r'
+    lr_sweep.main(['--root', str(tmp_path), '--out', str(out), '--no-diagnostics', '--arch', 'mobilenetv2'])
+    best = json.loads(out.with_suffix('.json').read_text())['best_vs_best']
+    b64 = best['baseline_64']['bracket']
+    assert b64['bracketed'] and b64['below'] == [0.05, 73.0] and b64['above'] == [0.2, 73.5] and b64['plateau']
+    assert not best['san']['bracket']['bracketed'] and best['san']['unbracketed'] == ['san']
+    md = out.with_suffix('.md').read_text()
+    assert md.startswith('# MobileNetV2 on Imagenette') and 'weight decay 4e-5' in md
+    assert '| baseline_64 | 0.1 | 74.00 | 0.05: 73.00 | 0.2: 73.50 | bracketed (a neighbour within one' in md
+    assert '| san | 0.1 | 76.00 | 0.05: 75.00 | - | NOT bracketed: best at the highest rate tried (try 0.2) |' in md
+    assert '## Every model at its best rate tried' in md and 'san: **no** (not bracketed: san)' in md
+    assert "Targets for `san` (best rates tried, NOT best against best)" in md
+    write_run(tmp_path, 0.2, 'san', 75.5)  # now bracketed: the comparison is best against best
+    lr_sweep.main(['--root', str(tmp_path), '--out', str(out), '--no-diagnostics'])
+    md = out.with_suffix('.md').read_text()
+    assert '## Best against best: every model' in md and 'Best against best? san: yes' in md
+    assert 'Targets for `san` (best against best): SAN >= baseline at every training size: met' in md
 
 
 def test_worst_case_uses_the_sizes_with_a_baseline_at_every_rate(tmp_path, lr_sweep):
