@@ -54,6 +54,16 @@ CONFIGS = {
     # issue 15: the SAN fine-tuned from this run's baseline_64 (its own, shorter schedule)
     'san_finetune': 'configs/imagenette/san_resnet18_imagenette_finetune.py',
 }
+# --arch mobilenetv2: the MobileNetV2 recipe's own configs; a model without one gets the ResNet-18
+# config with mmpretrain's MobileNetV2 swapped in (set_backbone).
+ARCH_CONFIGS = {
+    'mobilenetv2': {
+        'san': 'configs/imagenette/san_mobilenetv2_imagenette.py',
+        'san_mean': 'configs/imagenette/san_mobilenetv2_imagenette_mean.py',
+        'san_clip': 'configs/imagenette/san_mobilenetv2_imagenette_clip.py',
+        'san_warmup5': 'configs/imagenette/san_mobilenetv2_imagenette_warmup5.py',
+    },
+}
 FINETUNED = {'san_finetune': 'baseline_64'}  # model -> the run whose final checkpoint it starts from
 ARCHS = {
     'resnet18': "mmpretrain's ResNet-18 (depth 18, ImageNet stem: 7x7/2 conv + max-pool), the configs' backbone",
@@ -71,9 +81,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--out', default=None, help='results prefix (.md/.json/.png; default benchmarks/results/imagenette_ARCH)')
     p.add_argument('--arch', choices=sorted(ARCHS), default='resnet18',
                    help="the backbone of every model (the configs' ResNet-18, or swapped for mmpretrain's MobileNetV2)")
-    p.add_argument('--models', default=','.join(CONFIGS), help='comma-separated subset of: ' + ','.join(CONFIGS))
+    p.add_argument('--models', default=','.join(CONFIGS), help='comma-separated subset of: ' + ','.join(CONFIGS)
+                   + '; with --arch mobilenetv2 also: ' + ','.join(sorted(set(ARCH_CONFIGS['mobilenetv2']) - set(CONFIGS))))
     p.add_argument('--epochs', type=int, default=None, help="default: the configs' max_epochs")
-    p.add_argument('--warmup-epochs', type=float, default=1.0, help='linear warm-up length (fractions allowed)')
+    p.add_argument('--warmup-epochs', type=float, default=None,
+                   help="linear warm-up length (fractions allowed; default: the config's warmup_epochs, else 1)")
     p.add_argument('--batch-size', type=int, default=None, help="default: the configs' (64)")
     p.add_argument('--finetune-epochs', type=int, default=None,
                    help="epochs of the fine-tuned SAN (default: the config's, 5); --epochs sets the others")
@@ -83,8 +95,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument('--lr', type=float, default=None,
                    help="learning rate per batch of 64 (default: the configs'); scaled linearly with --batch-size")
     p.add_argument('--num-workers', type=int, default=2)
-    p.add_argument('--width', type=float, default=1.0,
-                   help='backbone width multiplier (ResNet-18: stem/base channels 64 x width; MobileNetV2: widen_factor)')
+    p.add_argument('--width', type=float, default=None,
+                   help="backbone width multiplier (ResNet-18: stem/base channels 64 x width; MobileNetV2: widen_factor); "
+                        "default: the config's (ResNet-18: 1, MobileNetV2: 0.5)")
     p.add_argument('--seed', type=int, default=0)
     p.add_argument('--test-resolutions', type=int, nargs='+', default=list(TEST_RESOLUTIONS))
     p.add_argument('--eval-batch-size', type=int, default=100)
@@ -113,12 +126,17 @@ def tta_combinations(args: argparse.Namespace) -> list[tuple[int, ...]]:
     return DEFAULT_TTA if args.tta is None else args.tta
 
 
+def configs_for(arch: str) -> dict[str, str]:
+    """``{model name: config path}`` of an architecture."""
+    return {**CONFIGS, **ARCH_CONFIGS.get(arch, {})}
+
+
 def model_config(name: str, args: argparse.Namespace):
     """The model's config with this run's options applied."""
     from mmengine.config import Config
-    cfg = Config.fromfile(str(REPO / CONFIGS[name]))
+    cfg = Config.fromfile(str(REPO / configs_for(args.arch)[name]))
     epochs = args.epochs or cfg.train_cfg.max_epochs
-    warmup = args.warmup_epochs
+    warmup = args.warmup_epochs if args.warmup_epochs is not None else cfg.get('warmup_epochs', 1.0)
     if name in FINETUNED:
         epochs, warmup = args.finetune_epochs or cfg.train_cfg.max_epochs, args.finetune_warmup_epochs
         parent = FINETUNED[name]
@@ -147,14 +165,36 @@ def model_config(name: str, args: argparse.Namespace):
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=epochs, max_keep_ckpts=1, save_last=True,
                                         save_best=None)
     cfg.randomness = dict(seed=args.seed, deterministic=False)
-    set_backbone(cfg, args.arch, args.width)
+    if name in ARCH_CONFIGS.get(args.arch, {}):
+        set_width(cfg, args.arch, args.width)
+    else:
+        set_backbone(cfg, args.arch, args.width)
     return cfg, epochs
 
 
-def set_backbone(cfg, arch: str, width: float) -> None:
+def backbone_width(cfg) -> float:
+    """The width multiplier the config's backbone was built with (ResNet: base channels / 64)."""
+    backbone = cfg.model.backbone
+    if backbone.type == 'MobileNetV2':
+        return float(backbone.get('widen_factor', 1.0))
+    return backbone.get('base_channels', 64) / 64
+
+
+def set_width(cfg, arch: str, width: float | None) -> None:
+    """``--width`` on an architecture's own config (None: the config's)."""
+    if width is None:
+        return
+    if arch != 'mobilenetv2':
+        raise ValueError(f'no width rule for {arch!r} configs')
+    cfg.model.backbone.widen_factor = width
+    cfg.model.head.in_channels = int(1280 * width) if width > 1.0 else 1280  # mmpretrain's last 1x1 conv
+
+
+def set_backbone(cfg, arch: str, width: float | None) -> None:
     """The config's ResNet-18 at ``width``, or mmpretrain's MobileNetV2 at ``widen_factor=width`` in
     its place (the SAN flag, head, loss and data untouched; a ``Pretrained`` init stays with it)."""
     backbone = cfg.model.backbone
+    width = 1.0 if width is None else width
     if arch == 'resnet18':
         if width != 1.0:
             channels = int(round(64 * width))
@@ -201,8 +241,8 @@ def train(name: str, args: argparse.Namespace) -> None:
             raise SystemExit(f'[{name}] training failed (exit {result.returncode}); see {work / "train_stdout.log"}')
     wall = time.time() - start
     (work / 'timing.json').write_text(json.dumps(dict(
-        model=name, config=CONFIGS[name], epochs=epochs, batch_size=cfg.train_dataloader.batch_size,
-        lr=cfg.optim_wrapper.optimizer.lr, arch=args.arch, width=args.width, seed=args.seed, train_wall_s=round(wall, 1),
+        model=name, config=configs_for(args.arch)[name], epochs=epochs, batch_size=cfg.train_dataloader.batch_size,
+        lr=cfg.optim_wrapper.optimizer.lr, arch=args.arch, width=backbone_width(cfg), seed=args.seed, train_wall_s=round(wall, 1),
         started=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(start)), checkpoint=str(checkpoint),
         command=shlex.join(command)), indent=2))
     print(f'[{name}] trained in {wall / 60:.1f} min', flush=True)
@@ -259,9 +299,10 @@ def main(argv=None) -> None:
         import torch
         torch.set_num_threads(args.threads)
     names = [n.strip() for n in args.models.split(',') if n.strip()]
-    unknown = sorted(set(names) - set(CONFIGS))
+    known = configs_for(args.arch)
+    unknown = sorted(set(names) - set(known))
     if unknown:
-        raise SystemExit(f'unknown model(s) {unknown}; known: {list(CONFIGS)}')
+        raise SystemExit(f'unknown model(s) {unknown} for --arch {args.arch}; known: {list(known)}')
     steps = {s.strip() for s in args.steps.split(',')}
     Path(args.work_dir).mkdir(parents=True, exist_ok=True)
     meta = Path(args.work_dir) / 'run_meta.json'

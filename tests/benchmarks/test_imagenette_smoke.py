@@ -111,7 +111,8 @@ def run_configs() -> dict:
     sys.path.insert(0, str(BENCH))
     try:
         import run  # noqa: PLC0415
-        return run.CONFIGS
+        return {f'{arch}:{name}': path for arch in ('resnet18', *run.ARCH_CONFIGS)
+                for name, path in run.configs_for(arch).items()}
     finally:
         sys.path.remove(str(BENCH))
 
@@ -120,10 +121,15 @@ def test_config_family_is_one_recipe():
     from mmengine.config import Config
     cfgs = {p.stem: Config.fromfile(str(p)) for p in sorted((REPO / 'configs' / 'imagenette').glob('*.py'))}
     assert set(cfgs) == {Path(path).stem for path in run_configs().values()}  # the runner trains every one
-    recipes = {(c.optim_wrapper.optimizer.lr, c.optim_wrapper.optimizer.weight_decay, c.train_cfg.max_epochs,
-                c.train_dataloader.batch_size, c.data_root) for n, c in cfgs.items() if not n.endswith('_finetune')}
-    assert len(recipes) == 1  # the fine-tuned SAN has its own (shorter) schedule, the same data and decay
+    for family in ('resnet18', 'mobilenetv2'):
+        recipes = {(c.optim_wrapper.optimizer.lr, c.optim_wrapper.optimizer.weight_decay, c.train_cfg.max_epochs,
+                    c.train_dataloader.batch_size, c.data_root) for n, c in cfgs.items()
+                   if family in n and not n.endswith('_finetune')}
+        assert len(recipes) == 1, family  # the fine-tuned SAN has its own (shorter) schedule, the same data and decay
     for name, cfg in cfgs.items():
+        if 'mobilenetv2' in name:
+            assert cfg.model.backbone.type == 'MobileNetV2' and cfg.optim_wrapper.optimizer.weight_decay == 4e-5
+            continue
         assert cfg.model.backbone.depth == 18 and cfg.model.backbone.get('deep_stem', False) is False
         if name.startswith('baseline'):
             size = int(name.rsplit('_', 1)[1])
@@ -132,6 +138,9 @@ def test_config_family_is_one_recipe():
             assert cfg.val_dataloader.dataset.pipeline[2].crop_size == size
     assert cfgs['san_resnet18_imagenette_nodistill'].model.head.distill is None
     assert cfgs['san_resnet18_imagenette_sharedconv'].model.san.convs == 'shared'
+    assert cfgs['san_mobilenetv2_imagenette_mean'].model.head.loss_form == 'mean'
+    assert cfgs['san_mobilenetv2_imagenette_clip'].optim_wrapper.clip_grad.max_norm == 20.0
+    assert cfgs['san_mobilenetv2_imagenette_warmup5'].warmup_epochs == 5
 
 
 def test_mobilenetv2_family_trains_evaluates_and_reports(tmp_path, run_module):
