@@ -16,8 +16,10 @@ pretrained_checkpoint = ('https://download.openmmlab.com/mmclassification/v0/res
                          'resnet50_8xb32_in1k_20210831-ea4938fc.pth')
 max_epochs = 40
 model = dict(
-    # zero_init_residual=False: mmpretrain's ResNet zeroes the last BN gamma of every block for any
-    # init type but its own non-strict 'Pretrained'
+    # Building reads no file: the SAN is converted from the freshly built backbone and the checkpoint
+    # loads in init_weights() (training only; tools/test.py loads the trained SAN and needs no other file),
+    # mapped onto the converted layers, every key and shape checked. zero_init_residual=False: mmpretrain's
+    # ResNet zeroes the last BN gamma of every block after a 'StrictPretrained' load when built plain (san=None)
     backbone=dict(zero_init_residual=False,
                   init_cfg=dict(type='StrictPretrained', checkpoint=pretrained_checkpoint, prefix='backbone.')),
     san=dict(init='pretrained'),

@@ -42,7 +42,11 @@ def pretrained_stub_options(cfg, folder: Path) -> dict:
              if (cfg.model.get(part) or {}).get('init_cfg', {}).get('type') in PRETRAINED_INITS]
     if not parts:
         return {}
-    plain = dict(cfg.model.to_dict(), san=None) if cfg.model.get('san') is not None else cfg.model.to_dict()
+    plain = cfg.model.to_dict()
+    if plain.get('san') is not None:  # the same classifier unconverted: its head states the SAN's list itself
+        from san_plugin.mm.resolutions import training_sizes
+        plain['head'] = dict(plain['head'], resolutions=list(training_sizes(cfg)[0]))
+        plain['san'] = None
     for part in parts:
         plain[part] = {k: v for k, v in plain[part].items() if k != 'init_cfg'}
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))

@@ -62,6 +62,7 @@ ARCH_CONFIGS = {
         'san_mean': 'configs/imagenette/san_mobilenetv2_imagenette_mean.py',
         'san_clip': 'configs/imagenette/san_mobilenetv2_imagenette_clip.py',
         'san_warmup5': 'configs/imagenette/san_mobilenetv2_imagenette_warmup5.py',
+        **{f'baseline_{s}': f'configs/imagenette/baseline_mobilenetv2_imagenette_{s}.py' for s in (64, 56, 48, 40, 32)},
     },
 }
 FINETUNED = {'san_finetune': 'baseline_64'}  # model -> the run whose final checkpoint it starts from
@@ -250,11 +251,11 @@ def train(name: str, args: argparse.Namespace) -> None:
 
 def train_in_process(cfg_path: Path, work: Path) -> None:
     """``tools/train.py CONFIG --work-dir WORK --no-validate`` without a new interpreter."""
-    from mmengine.runner import Runner
     from san_plugin.mm.engine.config import load_config
+    from san_plugin.mm.engine.runner import build_runner
     cfg = load_config(str(cfg_path), None, str(work))
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
-    Runner.from_cfg(cfg).train()
+    build_runner(cfg).train()  # SANRunner: derives the training sizes from the config's one statement
 
 
 def evaluate(name: str, args: argparse.Namespace) -> None:

@@ -1,7 +1,6 @@
 # The embedded demo: a narrow ResNet-18 SAN trained on the generated dataset
 # (`python tools/make_demo_data.py --out data/demo`) on the CPU in minutes.
 _base_ = ['../_base_/default_runtime.py']
-resolutions = [64, 48, 32]
 num_classes = 10
 data_root = 'data/demo'
 
@@ -9,31 +8,32 @@ model = dict(
     type='SANClassifier',
     backbone=dict(type='ResNet', depth=18, stem_channels=32, base_channels=32, num_stages=4, out_indices=(3, ),
                   style='pytorch'),
-    san=dict(resolutions=resolutions, exclude=[], meta_hidden=None, init='scratch', mode='proxy'),
+    # The one statement of the training resolutions: everything below takes them from here.
+    san=dict(resolutions=[64, 48, 32], exclude=[], meta_hidden=None, init='scratch', mode='proxy'),
     neck=dict(type='GlobalAveragePooling'),
-    head=dict(type='SANClsHead', num_classes=num_classes, in_channels=256, resolutions=resolutions,
+    head=dict(type='SANClsHead', num_classes=num_classes, in_channels=256,
               loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
               distill=dict(type='ScaleDistillationLoss', mode='all_pairs', temperature=1.0, loss_weight=1.0),
               topk=(1, 5)))
 # The workers make the 64 px view only; the preprocessor makes the smaller ones (antialiased bicubic),
 # the fastest mode on the CPU too (figure 9 of benchmarks/results/perf_cpu.md).
 data_preprocessor = dict(type='SANDataPreprocessor', num_classes=num_classes, mean=[127.5, 127.5, 127.5],
-                         std=[64.0, 64.0, 64.0], to_rgb=True, resize_on_device=True, resolutions=resolutions)
+                         std=[64.0, 64.0, 64.0], to_rgb=True, resize_on_device=True)
 
 train_pipeline = [
     dict(type='SafeLoadImageFromFile'),
-    dict(type='MultiResolution', resolutions=resolutions, crop_ratio_range=(0.35, 1.0), largest_only=True),
+    dict(type='MultiResolution', crop_ratio_range=(0.35, 1.0), largest_only=True),
     dict(type='PackInputs'),
 ]
 val_pipeline = [
     dict(type='SafeLoadImageFromFile'),
-    dict(type='MultiResolutionTest', resolutions=resolutions),
+    dict(type='MultiResolutionTest'),
     dict(type='PackInputs'),
 ]
-test_pipeline = [
+test_pipeline = [  # the largest training resolution: ResizeEdge 73 (64 / 0.875), CenterCrop 64
     dict(type='SafeLoadImageFromFile'),
-    dict(type='ResizeEdge', scale=73, edge='short', backend='pillow', interpolation='bicubic'),
-    dict(type='CenterCrop', crop_size=64),
+    dict(type='ResizeEdge', edge='short', backend='pillow', interpolation='bicubic'),
+    dict(type='CenterCrop'),
     dict(type='PackInputs'),
 ]
 train_dataloader = dict(

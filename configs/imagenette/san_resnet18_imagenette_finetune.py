@@ -8,8 +8,10 @@ _base_ = ['./_base_/san_resnet18_imagenette.py']
 pretrained_checkpoint = 'work_dirs/imagenette/baseline_64/epoch_15.pth'
 max_epochs = 5
 model = dict(
-    # zero_init_residual=False: mmpretrain's ResNet would zero the loaded last-BN gammas for any
-    # init type but its own 'Pretrained' (which loads non-strictly)
+    # Building reads no file: the SAN is converted from the freshly built backbone and the checkpoint
+    # loads in init_weights() (training only; tools/test.py loads the trained SAN and needs no other file),
+    # mapped onto the converted layers, every key and shape checked. zero_init_residual=False: mmpretrain's
+    # ResNet zeroes the last BN gamma of every block after a 'StrictPretrained' load when built plain (san=None)
     backbone=dict(zero_init_residual=False,
                   init_cfg=dict(type='StrictPretrained', checkpoint=pretrained_checkpoint, prefix='backbone.')),
     san=dict(init='pretrained'),

@@ -1,9 +1,10 @@
 # The paper's individually trained ResNet-18 baselines (Table 1, left), converted by
 # tools/convert_official.py --arch resnet18 --baseline: timm's resnet18 (torchvision's keys), the official
-# preprocessing. The training resolution a sweep labels the row with is the train crop's scale (224 here):
-# for the baseline trained at S add --cfg-options train_dataloader.dataset.pipeline.1.scale=S.
+# preprocessing. `train_resolution` is the size the baseline was trained at (the row label of a sweep, the
+# train crop, the test crop): for the baseline trained at S add --cfg-options train_resolution=S.
 _base_ = ['_base_/imagenet_official.py', '../_base_/schedules/imagenet_sgd_cosine_120e.py',
           '../_base_/default_runtime.py']
+train_resolution = 224
 model = dict(
     type='ImageClassifier',
     backbone=dict(type='TIMMBackbone', model_name='resnet18', pretrained=False),
@@ -14,7 +15,7 @@ data_preprocessor = dict(_delete_=True, num_classes=1000, mean=[0.0, 0.0, 0.0], 
                          to_rgb=True)
 train_pipeline = [
     dict(type='SafeLoadImageFromFile', imdecode_backend='pillow'),
-    dict(type='RandomResizedCrop', scale=224, backend='pillow', interpolation='bilinear'),
+    dict(type='RandomResizedCrop', backend='pillow', interpolation='bilinear'),
     dict(type='RandomFlip', prob=0.5, direction='horizontal'),
     dict(type='PackInputs'),
 ]

@@ -7,7 +7,7 @@ model = dict(
     backbone=dict(type='TIMMBackbone', model_name='mobilenetv2_100', pretrained=False),
     san=dict(resolutions=[224, 192, 160, 128, 96], exclude=[], meta_hidden=None, init='scratch', mode='proxy'),
     neck=dict(type='GlobalAveragePooling'),
-    head=dict(type='SANClsHead', num_classes=1000, in_channels=1280, resolutions=[224, 192, 160, 128, 96],
+    head=dict(type='SANClsHead', num_classes=1000, in_channels=1280,
               loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
               distill=dict(type='ScaleDistillationLoss', mode='all_pairs', temperature=1.0, loss_weight=1.0),
               topk=(1, 5)))

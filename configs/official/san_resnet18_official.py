@@ -9,7 +9,7 @@ model = dict(
     san=dict(resolutions=[224, 192, 160, 128, 96], exclude=['timm_model.conv1'], meta_hidden=None, init='scratch',
              mode='proxy'),
     neck=dict(type='GlobalAveragePooling'),
-    head=dict(type='SANClsHead', num_classes=1000, in_channels=512, resolutions=[224, 192, 160, 128, 96],
+    head=dict(type='SANClsHead', num_classes=1000, in_channels=512,
               loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
               distill=dict(type='ScaleDistillationLoss', mode='all_pairs', temperature=1.0, loss_weight=1.0),
               topk=(1, 5)))

@@ -19,6 +19,10 @@ from .scale import (ResolutionPlan, ScaleController, ScaleEncoding, SANMetadataE
 
 CONTROLLER_NAME = 'san'
 INITS = ('pretrained', 'scratch')
+#: The ``init`` of every conversion that names none (core, timm and MMPretrain glue alike): keep the
+#: host's weights (``W = 0``, ``B`` = the layer's current kernel), whether they are trained or the
+#: host's own fresh initialisation. ``'scratch'`` re-draws ``B`` and must be asked for.
+DEFAULT_INIT = 'pretrained'
 CONV_MODES = ('meta', 'shared')
 _PRIVATE_NORM_TYPES = (nn.BatchNorm2d, nn.SyncBatchNorm)
 
@@ -64,7 +68,7 @@ def convert(
     *,
     exclude: Sequence[str] = (),
     meta_hidden: int | None = None,
-    init: str = 'pretrained',
+    init: str = DEFAULT_INIT,
     mode: str = 'proxy',
     encoding: ScaleEncoding | str | dict | None = None,
     convs: str = 'meta',
@@ -77,9 +81,10 @@ def convert(
     layers, GroupNorm and LayerNorm stay shared. A convolution class that is not
     registered (see :func:`register_conv_kind`) is refused with an error naming it.
 
-    ``init='pretrained'`` keeps the model: each meta learner starts at ``W = 0`` and
-    ``B = the layer's kernel``, so the SAN's outputs equal the original's at every
-    resolution. ``init='scratch'`` re-draws ``B`` with Kaiming normal (fan-out, ReLU
+    ``init='pretrained'`` (the default, :data:`DEFAULT_INIT`) keeps the model: each meta
+    learner starts at ``W = 0`` and ``B = the layer's kernel``, so the SAN's outputs equal the
+    original's at every resolution; on a freshly initialised model ``B`` is the host's own
+    init. ``init='scratch'`` re-draws ``B`` with Kaiming normal (fan-out, ReLU
     gain; the init of timm, torchvision and mmpretrain CNNs) and ``W = 0``, so the
     kernel generated at every training resolution has the usual init scale and the
     resolution dependence is learned. (PyTorch's default ``W, B ~ U(-1, 1)`` for a

@@ -29,6 +29,15 @@ class AffineKernelGenerator(nn.Module):
         self.bias = nn.Parameter(bias.detach().clone())
         self.weight = nn.Parameter(torch.zeros_like(self.bias) if weight is None else weight.detach().clone())
 
+    @property
+    def kernel_shape(self) -> tuple[int, ...]:
+        return tuple(self.bias.shape)
+
+    def state_for_kernel(self, kernel: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The state dict that makes this learner generate ``kernel`` at every resolution:
+        ``B = kernel``, ``W = 0`` (what ``init='pretrained'`` gives)."""
+        return {'bias': kernel, 'weight': torch.zeros_like(kernel)}
+
     def forward(self, eps: float) -> torch.Tensor:
         return torch.add(self.bias, self.weight, alpha=eps)
 
@@ -61,6 +70,12 @@ class MLPKernelGenerator(nn.Module):
             self.hidden.bias.uniform_(0.0, 1.0 / math.sqrt(hidden))  # keep units alive at eps > 0
             self.out.weight.zero_()
             self.out.bias.copy_(bias.detach().reshape(-1))
+
+    def state_for_kernel(self, kernel: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The state dict that makes this learner generate ``kernel`` at every resolution: the
+        output layer's bias is the kernel, its weight zero; the hidden layer keeps its values."""
+        return {'hidden.weight': self.hidden.weight.detach(), 'hidden.bias': self.hidden.bias.detach(),
+                'out.weight': torch.zeros_like(self.out.weight), 'out.bias': kernel.reshape(-1)}
 
     def forward(self, eps: float) -> torch.Tensor:
         code = self.hidden.weight.new_full((1, 1), eps)

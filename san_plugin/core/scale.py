@@ -20,6 +20,11 @@ from torch import nn
 
 MODES = ('proxy', 'ideal')
 METADATA_VERSION = 1
+#: The training resolutions a SAN gets when none are given: the paper's ImageNet set (and that of
+#: its released models), largest first. The one definition; the timm, MMPretrain and zoo glue import it.
+DEFAULT_RESOLUTIONS = (224, 192, 160, 128, 96)
+#: The encoding a SAN gets when none is given: the paper's ``eps(S) = 0.1 * S / 32`` (``ScaleEncoding()``).
+DEFAULT_ENCODING = 'paper'
 
 
 class SANMetadataError(ValueError):

@@ -25,14 +25,17 @@ from .head import SANClsHead
 from .losses import ScaleDistillationLoss
 from .metrics import ResolutionAccuracy
 from .preprocessor import SANDataPreprocessor
+from .resolutions import ConflictingResolutionsError, apply_training_sizes
 from .transforms import MultiResolution, MultiResolutionTest
 from .wrappers import SANDistributedDataParallel
 
 install_engine_fixes()  # registered names (SafeLoadImageFromFile, SANRunner, ...), safe loads, atomic saves
+SANRunner.add_config_step(apply_training_sizes)  # every training-size setting from the config's one statement
 
 __all__ = [  # the SAN components, then the engine components configs name (defined in san_plugin.mm.engine)
     'MultiResolution', 'MultiResolutionTest', 'NonFiniteLossError', 'ResolutionAccuracy', 'SANClassifier',
     'SANClsHead', 'SANDataPreprocessor', 'SANDistributedDataParallel', 'ScaleDistillationLoss',
+    'ConflictingResolutionsError', 'apply_training_sizes',
     'BadImageError', 'CPUAmpOptimWrapper', 'CheckedCustomDataset', 'RandomStateHook', 'SANRunner',
     'SafeLoadImageFromFile', 'install_engine_fixes',
 ]

@@ -14,12 +14,16 @@ from mmpretrain.models.classifiers import ImageClassifier
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from san_plugin.core import ScaleEncoding, convert, get_controller, input_resolution
+from san_plugin.core import (DEFAULT_ENCODING, DEFAULT_INIT, DEFAULT_RESOLUTIONS, ScaleEncoding, convert,
+                             get_controller, input_resolution, validate_resolutions)
 from san_plugin.core.divergence import DivergenceMonitor
+from .backbone_weights import PretrainedBackbone
 from .head import SANClsHead
+from .preprocessor import SANDataPreprocessor
+from .resolutions import SAN_SOURCE, fill_or_check
 
-SAN_DEFAULTS = dict(resolutions=(224, 192, 160, 128, 96), exclude=(), meta_hidden=None, init='scratch',
-                    mode='proxy', encoding=dict(factor=0.1, base=32), convs='meta', regenerate_kernels=True)
+SAN_DEFAULTS = dict(resolutions=DEFAULT_RESOLUTIONS, exclude=(), meta_hidden=None, init=DEFAULT_INIT,
+                    mode='proxy', encoding=DEFAULT_ENCODING, convs='meta', regenerate_kernels=True)
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -42,18 +46,27 @@ class SANClassifier(ImageClassifier):
     """An ``ImageClassifier`` whose backbone is a Scale Adaptive Network.
 
     The backbone (any registered one: mmpretrain's or ``TIMMBackbone``) is built,
-    initialised, then converted by :func:`san_plugin.core.convert` with the ``san``
-    settings. A training step runs the resolutions largest first and backpropagates
-    each resolution's loss before the next forward, so peak activation memory is that
-    of one resolution while the gradients equal those of the summed loss; the optimizer
-    steps once. In predict mode the model runs at its input's resolution; given a list
+    initialised (its own random init), then converted by :func:`san_plugin.core.convert`
+    with the ``san`` settings; building reads no file. Trained weights named by the
+    backbone's ``init_cfg=dict(type='StrictPretrained', ...)`` load in :meth:`init_weights`,
+    mapped onto the converted layers (see :mod:`~san_plugin.mm.backbone_weights`).
+    ``san.resolutions`` is the model's one statement of its training resolutions: the
+    head and the data preprocessor take them from there (a different list stated there
+    is refused, naming both keys; see ``docs/configs.md``).
+
+    A training step runs the resolutions largest first and backpropagates each
+    resolution's loss before the next forward, so peak activation memory is that of one
+    resolution while the gradients equal those of the summed loss; the optimizer steps
+    once. In predict mode the model runs at its input's resolution; given a list
     of views (one per resolution) it predicts at each.
 
     Args:
         backbone: backbone config.
-        san: conversion settings: ``resolutions``, ``exclude``, ``meta_hidden``,
-            ``init`` (``'scratch'``/``'pretrained'``), ``mode`` (``'proxy'``/``'ideal'``)
-            ``encoding`` (``dict(factor=0.1, base=32)``, ``'paper'`` or ``'standardized'``), ``convs`` (``'meta'``/``'shared'``)
+        san: conversion settings: ``resolutions`` (default the core's ``DEFAULT_RESOLUTIONS``),
+            ``exclude``, ``meta_hidden``, ``init`` (default the core's ``DEFAULT_INIT``,
+            ``'pretrained'``: keep the backbone's own init; ``'scratch'`` re-draws),
+            ``mode`` (``'proxy'``/``'ideal'``), ``encoding`` (default ``'paper'``;
+            ``'standardized'`` or ``dict(factor=..., base=..., offset=...)``), ``convs`` (``'meta'``/``'shared'``)
             and ``regenerate_kernels`` (True: less memory; False: a faster training step,
             see :class:`~san_plugin.core.ScaleController`). ``san=None`` builds the
             unconverted model (a baseline or the private-BN-only ablation's
@@ -75,8 +88,7 @@ class SANClassifier(ImageClassifier):
         ...     backbone=dict(type='ResNet', depth=50),
         ...     san=dict(resolutions=[224, 192, 160, 128, 96], init='scratch'),
         ...     neck=dict(type='GlobalAveragePooling'),
-        ...     head=dict(type='SANClsHead', num_classes=1000, in_channels=2048,
-        ...               resolutions=[224, 192, 160, 128, 96]),
+        ...     head=dict(type='SANClsHead', num_classes=1000, in_channels=2048),
         ...     channels_last=True)
     """
 
@@ -89,18 +101,39 @@ class SANClassifier(ImageClassifier):
         if isinstance(data_preprocessor, dict) or data_preprocessor is None:
             data_preprocessor = dict(data_preprocessor or {})
             data_preprocessor.setdefault('type', 'SANDataPreprocessor')
+        san_cfg = None if san is None else {**SAN_DEFAULTS, **san}
+        if san_cfg is not None:
+            head, data_preprocessor = self._derive_resolutions(san_cfg, head, data_preprocessor)
         super().__init__(backbone=backbone, neck=neck, head=head, pretrained=pretrained, train_cfg=train_cfg,
                          data_preprocessor=data_preprocessor, init_cfg=init_cfg)
+        self.san_cfg = san_cfg
         if not isinstance(self.head, SANClsHead):
             raise TypeError(f'SANClassifier needs a SANClsHead (it is told the resolution), got '
                             f'{type(self.head).__name__}')
-        self.san_cfg = None if san is None else {**SAN_DEFAULTS, **san}
+        self.backbone_weights = PretrainedBackbone([])
         if self.san_cfg is not None:
             self._convert_backbone(self.san_cfg)
         self.channels_last = channels_last
         if channels_last:
             self.to(memory_format=torch.channels_last)
         self.divergence = DivergenceMonitor(self.head.num_classes)
+
+    @staticmethod
+    def _derive_resolutions(san: dict, head: Any, data_preprocessor: Any) -> tuple[Any, Any]:
+        """Copies of the head and data preprocessor configs given ``san``'s resolutions (refused,
+        naming both, where they state others)."""
+        unknown = set(san) - set(SAN_DEFAULTS)
+        if unknown:
+            raise ValueError(f'unknown san option(s) {sorted(unknown)}; known: {sorted(SAN_DEFAULTS)}')
+        resolutions = validate_resolutions(san['resolutions'], SAN_SOURCE)
+        derived = []
+        for cfg, kind, name in ((head, SANClsHead, 'model.head.resolutions'),
+                                (data_preprocessor, SANDataPreprocessor, 'data_preprocessor.resolutions')):
+            if isinstance(cfg, dict) and _builds(cfg, kind):
+                cfg = dict(cfg)
+                fill_or_check(cfg, 'resolutions', resolutions, name, SAN_SOURCE)
+            derived.append(cfg)
+        return derived[0], derived[1]
 
     def _to_memory_format(self, inputs: torch.Tensor) -> torch.Tensor:
         """``inputs`` in the model's memory format (channels-last 4-D batches when asked)."""
@@ -109,12 +142,11 @@ class SANClassifier(ImageClassifier):
         return inputs
 
     def _convert_backbone(self, cfg: dict) -> None:
-        unknown = set(cfg) - set(SAN_DEFAULTS)
-        if unknown:
-            raise ValueError(f'unknown san option(s) {sorted(unknown)}; known: {sorted(SAN_DEFAULTS)}')
-        # Initialise (or load pretrained weights into) the plain backbone first: after the
+        # Initialise the plain backbone first (its own random init, reading no file): after the
         # conversion its layers are MetaConv2d/PrivateBatchNorm2d, which the backbone's own
-        # init_weights (e.g. zero_init_last) does not know.
+        # init_weights (e.g. zero_init_last) does not know. Trained weights named by its
+        # init_cfg load in init_weights(), mapped onto the converted layers.
+        self.backbone_weights = PretrainedBackbone.take_from(self.backbone)
         if hasattr(self.backbone, 'init_weights') and not getattr(self.backbone, 'is_init', False):
             self.backbone.init_weights()
         encoding = cfg['encoding']
@@ -134,6 +166,13 @@ class SANClassifier(ImageClassifier):
         if tuple(self.head.resolutions) != san_resolutions:
             raise ValueError(f'the head is set up for resolutions {tuple(self.head.resolutions)} but san converts '
                              f'the backbone for {san_resolutions}; give both the same list')
+
+    def init_weights(self) -> None:
+        """The backbone's trained weights (its ``StrictPretrained`` init_cfg), mapped onto the converted
+        backbone (the only place a SAN reads them), then MMPretrain's initialisation of the rest."""
+        if not self.is_init and self.backbone_weights:
+            self.backbone_weights.load_into(self.backbone)
+        super().init_weights()
 
     # -- resolutions -------------------------------------------------------------------
     @property
@@ -326,6 +365,13 @@ class SANClassifier(ImageClassifier):
             sample.set_field({r: torch.softmax(l[i], dim=0) for r, l in logits.items()}, 'resolution_scores',
                              field_type='metainfo')
         return samples
+
+
+def _builds(cfg: dict, kind: type) -> bool:
+    """Whether the config dict ``cfg`` builds a ``kind`` (or a subclass) from mmpretrain's registry."""
+    built = cfg.get('type')
+    built = MODELS.get(built) if isinstance(built, str) else built
+    return isinstance(built, type) and issubclass(built, kind)
 
 
 def _current_iteration() -> int | None:

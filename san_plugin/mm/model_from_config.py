@@ -9,6 +9,8 @@ from mmengine.registry import init_default_scope
 from mmengine.runner import load_checkpoint
 from mmpretrain.registry import MODELS
 
+from .resolutions import BASELINE_SOURCE, training_sizes
+
 
 def model_config(cfg: Config) -> dict:
     """``cfg.model`` with the top-level ``data_preprocessor`` merged in, as the Runner does."""
@@ -31,7 +33,10 @@ def build_model(cfg: Config, checkpoint: str, device: str | torch.device = 'cpu'
 
 
 def training_resolution(cfg: Config) -> int | None:
-    """The resolution a plain model was trained at, read from its train pipeline's crop."""
+    """The resolution a plain model was trained at: its ``train_resolution``, else its train crop's size."""
+    found = training_sizes(cfg)
+    if found is not None and found[1] == BASELINE_SOURCE:
+        return found[0][0]
     for step in cfg.get('train_dataloader', {}).get('dataset', {}).get('pipeline', []):
         if step.get('type') in ('RandomResizedCrop', 'Resize', 'CenterCrop'):
             scale = step.get('scale', step.get('crop_size'))

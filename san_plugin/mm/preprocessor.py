@@ -43,14 +43,14 @@ class SANDataPreprocessor(ClsDataPreprocessor):
 
     Args:
         resize_on_device: make the smaller views here from the largest, see above.
-        resolutions: the training resolutions (needed with ``resize_on_device``).
+        resolutions: the training resolutions (needed with ``resize_on_device``; a
+            ``SANClassifier`` fills them from its ``san.resolutions``).
         non_blocking: copy to the device with ``non_blocking=True``.
         **kwargs: ``ClsDataPreprocessor`` arguments (mean, std, to_rgb, batch_augments...).
 
     Example:
         >>> data_preprocessor = dict(type='SANDataPreprocessor', mean=[123.675, 116.28, 103.53],
-        ...                          std=[58.395, 57.12, 57.375], to_rgb=True, resize_on_device=True,
-        ...                          resolutions=[224, 192, 160, 128, 96])
+        ...                          std=[58.395, 57.12, 57.375], to_rgb=True, resize_on_device=True)
     """
 
     def __init__(self, resize_on_device: bool = False, resolutions: Iterable[int] | None = None,
@@ -60,7 +60,8 @@ class SANDataPreprocessor(ClsDataPreprocessor):
         self.resize_on_device = resize_on_device
         self.resolutions = None if resolutions is None else validate_resolutions(resolutions)
         if resize_on_device and self.resolutions is None:
-            raise ValueError('SANDataPreprocessor(resize_on_device=True) needs resolutions=[...]')
+            raise ValueError('SANDataPreprocessor(resize_on_device=True) needs resolutions=[...] (inside a '
+                             'SANClassifier they come from its san.resolutions)')
 
     def forward(self, data: dict, training: bool = False) -> dict:
         views = split_views(data['inputs'])

@@ -21,6 +21,15 @@ TEST_CROP_RATIO = 0.875
 SHORT_SIDE_ROUNDING = ('round', 'floor')
 
 
+def given_resolutions(resolutions: Iterable[int] | None, owner: str) -> tuple[int, ...]:
+    """``resolutions`` validated, largest first, or an error saying where a config's come from."""
+    if resolutions is None:
+        raise ValueError(f"{owner} got no resolutions. A config states them once, in model.san.resolutions, "
+                         f"and SANRunner (runner_type='SANRunner', what MMPretrain's and our tools build) "
+                         f"fills them in; built by hand, pass resolutions=[...]")
+    return validate_resolutions(resolutions, f'{owner} resolutions')
+
+
 def eval_resize_steps(resolution: int, crop_ratio: float = TEST_CROP_RATIO, backend: str = 'pillow',
                       interpolation: str = 'bicubic', rounding: str = 'round') -> list[dict]:
     """The standard evaluation steps at one resolution: resize the short side to
@@ -72,7 +81,7 @@ class MultiResolution(BaseTransform):
     crop becomes one PIL image that every view is resized from.
 
     Args:
-        resolutions: training resolutions.
+        resolutions: training resolutions (in a config: filled from ``model.san.resolutions``).
         crop_ratio_range: area range of the crop, as in ``RandomResizedCrop``.
         aspect_ratio_range: aspect-ratio range of the crop.
         flip_prob: probability of a horizontal flip shared by all views.
@@ -82,22 +91,22 @@ class MultiResolution(BaseTransform):
         interpolation, backend: as in ``mmcv.imresize``.
 
     Example:
-        >>> train_pipeline = [
+        >>> model = dict(type='SANClassifier', san=dict(resolutions=[224, 192, 160, 128, 96]), ...)
+        >>> train_pipeline = [  # the resolutions are filled from model.san.resolutions
         ...     dict(type='LoadImageFromFile'),
-        ...     dict(type='MultiResolution', resolutions=[224, 192, 160, 128, 96], largest_only=True),
+        ...     dict(type='MultiResolution', largest_only=True),
         ...     dict(type='PackInputs')]
         >>> data_preprocessor = dict(type='SANDataPreprocessor', resize_on_device=True,
-        ...                          resolutions=[224, 192, 160, 128, 96], mean=[123.675, 116.28, 103.53],
-        ...                          std=[58.395, 57.12, 57.375], to_rgb=True)
+        ...                          mean=[123.675, 116.28, 103.53], std=[58.395, 57.12, 57.375], to_rgb=True)
     """
 
     VIEW_SOURCES = ('crop', 'largest')
 
-    def __init__(self, resolutions: Iterable[int], crop_ratio_range: tuple[float, float] = (0.08, 1.0),
+    def __init__(self, resolutions: Iterable[int] | None = None, crop_ratio_range: tuple[float, float] = (0.08, 1.0),
                  aspect_ratio_range: tuple[float, float] = (3. / 4., 4. / 3.), flip_prob: float = 0.5,
                  largest_only: bool = False, interpolation: str = 'bicubic', backend: str = 'pillow',
                  views_from: str = 'crop') -> None:
-        self.resolutions = validate_resolutions(resolutions, 'MultiResolution resolutions')
+        self.resolutions = given_resolutions(resolutions, 'MultiResolution')
         if not 0.0 <= flip_prob <= 1.0:
             raise ValueError(f'flip_prob must be in [0, 1], got {flip_prob}')
         if views_from not in self.VIEW_SOURCES:
@@ -154,15 +163,16 @@ class MultiResolutionTest(BaseTransform):
 
     Each view is exactly what the single-resolution test pipeline (``ResizeEdge`` to
     ``S / crop_ratio`` + ``CenterCrop(S)``) produces, so one validation pass can report
-    every resolution.
+    every resolution. In a config ``resolutions`` is left out: the training resolutions
+    (``model.san.resolutions``) are filled in.
 
     Example:
         >>> dict(type='MultiResolutionTest', resolutions=[224, 160, 96])
     """
 
-    def __init__(self, resolutions: Iterable[int], crop_ratio: float = TEST_CROP_RATIO, backend: str = 'pillow',
-                 interpolation: str = 'bicubic', rounding: str = 'round') -> None:
-        self.resolutions = validate_resolutions(resolutions, 'MultiResolutionTest resolutions')
+    def __init__(self, resolutions: Iterable[int] | None = None, crop_ratio: float = TEST_CROP_RATIO,
+                 backend: str = 'pillow', interpolation: str = 'bicubic', rounding: str = 'round') -> None:
+        self.resolutions = given_resolutions(resolutions, 'MultiResolutionTest')
         self.steps = {s: Compose([TRANSFORMS.build(step)
                                   for step in eval_resize_steps(s, crop_ratio, backend, interpolation, rounding)])
                       for s in self.resolutions}

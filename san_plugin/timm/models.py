@@ -7,9 +7,8 @@ import timm
 from timm.models import register_model
 from torch import nn
 
-from san_plugin.core import convert
+from san_plugin.core import DEFAULT_INIT, DEFAULT_RESOLUTIONS, convert
 
-DEFAULT_RESOLUTIONS = (224, 192, 160, 128, 96)
 SUPPORTED_ARCHS = (
     'resnet18', 'resnet50', 'mobilenetv2_100', 'efficientnet_b0', 'regnety_008', 'resnetv2_50x1_bit',
 )
@@ -22,14 +21,16 @@ def create_san_model(
     resolutions: Iterable[int] = DEFAULT_RESOLUTIONS,
     exclude: Sequence[str] = (),
     meta_hidden: int | None = None,
-    init: str | None = None,
+    init: str = DEFAULT_INIT,
     mode: str = 'proxy',
     **kwargs: Any,
 ) -> nn.Module:
     """Creates a timm model and converts it to a SAN.
 
-    ``init`` defaults to ``'pretrained'`` when ``pretrained=True`` (the converted model
-    starts with the original's outputs) and to ``'scratch'`` otherwise.
+    ``init`` is the core's default, ``'pretrained'``: the converted model keeps the timm
+    model's weights, the downloaded ones with ``pretrained=True`` (it starts with the
+    original's outputs), else timm's own initialisation of that architecture (``B`` =
+    timm's kernel, ``W = 0``). ``init='scratch'`` re-draws ``B`` (Kaiming normal, fan-out).
 
     Example:
         >>> net = create_san_model('resnet18', resolutions=[64, 48, 32], num_classes=10)
@@ -37,7 +38,6 @@ def create_san_model(
         (64, 48, 32)
     """
     model = timm.create_model(arch, pretrained=pretrained, **kwargs)
-    init = init or ('pretrained' if pretrained else 'scratch')
     model, _ = convert(model, resolutions, exclude=exclude, meta_hidden=meta_hidden, init=init, mode=mode)
     return model
 

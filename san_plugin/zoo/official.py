@@ -7,14 +7,15 @@ from typing import Callable, Mapping
 import torch
 from torch import nn
 
-from san_plugin.core import ScaleController, convert
+from san_plugin.core import DEFAULT_RESOLUTIONS, ScaleController, convert
 from . import mobilenetv2, resnet
 from .layout import Entry, branch_count, check_and_map, official_entries
 from .official_file import Checkpoint, OfficialCheckpointError, official_state_dict
 
-#: the training resolutions of the released SANs, branch ``i`` first; the official encoding of
-#: branch ``i``, ``0.7 - 0.1 * i``, is our ``eps(S) = 0.1 * S / 32`` for exactly these.
-OFFICIAL_RESOLUTIONS = (224, 192, 160, 128, 96)
+#: the training resolutions of the released SANs, branch ``i`` first (the paper's set, the core's
+#: default); the official encoding of branch ``i``, ``0.7 - 0.1 * i``, is our ``eps(S) = 0.1 * S / 32``
+#: for exactly these.
+OFFICIAL_RESOLUTIONS = DEFAULT_RESOLUTIONS
 NUM_CLASSES = 1000
 
 

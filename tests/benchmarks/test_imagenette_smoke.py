@@ -119,6 +119,7 @@ def run_configs() -> dict:
 
 def test_config_family_is_one_recipe():
     from mmengine.config import Config
+    from san_plugin.mm.resolutions import apply_training_sizes
     cfgs = {p.stem: Config.fromfile(str(p)) for p in sorted((REPO / 'configs' / 'imagenette').glob('*.py'))}
     assert set(cfgs) == {Path(path).stem for path in run_configs().values()}  # the runner trains every one
     for family in ('resnet18', 'mobilenetv2'):
@@ -133,6 +134,8 @@ def test_config_family_is_one_recipe():
         assert cfg.model.backbone.depth == 18 and cfg.model.backbone.get('deep_stem', False) is False
         if name.startswith('baseline'):
             size = int(name.rsplit('_', 1)[1])
+            assert cfg.train_resolution == size  # the one key; the crops follow it when the runner starts
+            apply_training_sizes(cfg)
             crop = cfg.train_dataloader.dataset.pipeline[1]
             assert crop.type == 'RandomResizedCrop' and crop.scale == size and crop.backend == 'pillow'
             assert cfg.val_dataloader.dataset.pipeline[2].crop_size == size

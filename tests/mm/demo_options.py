@@ -16,11 +16,8 @@ def tiny_cfg_options(data_root: Path, resolutions=TINY_RESOLUTIONS, num_classes:
         f'train_dataloader.dataset.data_root={data_root}', f'val_dataloader.dataset.data_root={data_root}',
         f'test_dataloader.dataset.data_root={data_root}',
         f'model.head.num_classes={num_classes}', f'data_preprocessor.num_classes={num_classes}',
-        f'data_preprocessor.resolutions={res}',
         'model.backbone.base_channels=8', 'model.backbone.stem_channels=8', 'model.head.in_channels=64',
-        f'model.san.resolutions={res}', f'model.head.resolutions={res}',
-        f'train_dataloader.dataset.pipeline.1.resolutions={res}',
-        f'val_dataloader.dataset.pipeline.1.resolutions={res}',
+        f'model.san.resolutions={res}',  # the one key: head, preprocessor, views and test crop follow
         'train_dataloader.batch_size=4', 'val_dataloader.batch_size=4', 'test_dataloader.batch_size=4',
         'train_dataloader.num_workers=0', 'val_dataloader.num_workers=0', 'test_dataloader.num_workers=0',
         'train_dataloader.persistent_workers=False', 'val_dataloader.persistent_workers=False',

@@ -97,7 +97,8 @@ def test_regenerate_kernels_option_reaches_the_controller_and_keeps_the_step():
 
 
 def test_head_and_backbone_resolutions_must_agree():
-    with pytest.raises(ValueError, match=r'head is set up for resolutions \(32, 24, 16\).*\(64, 32\)'):
+    with pytest.raises(ValueError, match=r'model.san.resolutions = \[64, 32\] but model.head.resolutions = '
+                                         r'\[32, 24, 16\]'):
         build(san=dict(resolutions=[64, 32]))
 
 

@@ -56,14 +56,16 @@ def _same_seed_plain_and_san(**san_kwargs):
     return plain, san
 
 
-def test_default_init_is_scratch_without_pretrained_weights():
+def test_default_init_keeps_timms_own_init_and_scratch_redraws_it():
+    """One default for every glue, the core's DEFAULT_INIT: keep the host's weights (here timm's init)."""
     plain, san = _same_seed_plain_and_san()
+    assert torch.equal(san.layer4[0].conv1.meta.bias, plain.layer4[0].conv1.weight)
+    assert all(torch.count_nonzero(m.meta.weight) == 0 for m in san.modules() if isinstance(m, MetaConv2d))
+    plain, san = _same_seed_plain_and_san(init='scratch')  # an explicit init wins
     assert not torch.equal(san.layer4[0].conv1.meta.bias, plain.layer4[0].conv1.weight)  # re-drawn
     big = san.layer4[1].conv2.meta.bias.detach()  # 512 x 512 x 3 x 3
     assert float(big.std()) == pytest.approx((2.0 / (512 * 9)) ** 0.5, rel=0.05)
     assert all(torch.count_nonzero(m.meta.weight) == 0 for m in san.modules() if isinstance(m, MetaConv2d))
-    plain, san = _same_seed_plain_and_san(init='pretrained')  # an explicit init wins
-    assert torch.equal(san.layer4[0].conv1.meta.bias, plain.layer4[0].conv1.weight)
 
 
 def test_pretrained_weights_default_to_pretrained_init(monkeypatch):

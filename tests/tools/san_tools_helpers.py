@@ -26,13 +26,12 @@ colour-cue JPEGs of 48x40 px per class."""
 CONFIG = '''
 _base_ = [{demo!r}]
 custom_imports = dict(imports=['san_plugin.mm', 'san_test_hooks'], allow_failed_imports=False)
-resolutions = {resolutions!r}
 data_root = {data_root!r}
 model = dict(
     backbone=dict(depth=18, base_channels=8, stem_channels=8),
-    san=dict(resolutions=resolutions),
-    head=dict(num_classes=2, in_channels=64, resolutions=resolutions, topk=(1, )))
-data_preprocessor = dict(num_classes=2, resolutions=resolutions)
+    san=dict(resolutions={resolutions!r}),  # the one statement: the head, preprocessor and views follow it
+    head=dict(num_classes=2, in_channels=64, topk=(1, )))
+data_preprocessor = dict(num_classes=2)
 train_pipeline = [
     dict(type='LoadImageFromFile'),
     {train_views},
@@ -40,7 +39,7 @@ train_pipeline = [
 ]
 val_pipeline = [
     dict(type='LoadImageFromFile'),
-    dict(type='MultiResolutionTest', resolutions=resolutions),
+    dict(type='MultiResolutionTest'),
     dict(type='PackInputs'),
 ]
 test_pipeline = [
@@ -70,8 +69,8 @@ def write_config(path: Path, data_root: Path, *, resolutions=(32, 24), max_iters
                  val_interval: int = 1000, batch_size: int = 4, lr: float = 0.1, random_crop: bool = True,
                  custom_hooks: list | None = None, extra: str = '') -> Path:
     """A tiny iteration-based config (``extra`` is appended as config text)."""
-    views = (f"dict(type='MultiResolution', resolutions=resolutions, crop_ratio_range=(0.35, 1.0))" if random_crop
-             else "dict(type='MultiResolutionTest', resolutions=resolutions)")
+    views = ("dict(type='MultiResolution', crop_ratio_range=(0.35, 1.0))" if random_crop
+             else "dict(type='MultiResolutionTest')")
     path.write_text(CONFIG.format(demo=str(DEMO_CONFIG), resolutions=list(resolutions), data_root=str(data_root),
                                   train_views=views, batch_size=batch_size, lr=lr, max_iters=max_iters,
                                   val_interval=val_interval, ckpt_interval=ckpt_interval,

@@ -46,9 +46,10 @@ def test_test_resolution_outside_training_range_runs_with_one_warning(trained):
 
 
 def test_checkpoint_of_another_san_is_refused_naming_every_differing_field(trained):
+    """The config's training resolutions (its one key, overridden) against the checkpoint's: both named."""
     config, checkpoint = trained
     result = run_tool('test.py', str(config), str(checkpoint), '--work-dir', str(checkpoint.parent / 'other'),
-                      '--cfg-options', 'model.san.resolutions=[40,24]', 'model.head.resolutions=[40,24]',
+                      '--cfg-options', 'model.san.resolutions=[40,24]',
                       'model.san.encoding.factor=0.2', 'model.san.meta_hidden=4', check=False)
     assert result.returncode != 0 and 'SANMetadataError' in result.stderr
     assert 'resolutions: checkpoint has [32, 24], this model has [40, 24]' in result.stderr
@@ -59,7 +60,7 @@ def test_checkpoint_of_another_san_is_refused_naming_every_differing_field(train
 SAFE_LOADING = """
 train_dataloader['dataset'].update(type='CheckedCustomDataset', pipeline=[
     dict(type='SafeLoadImageFromFile', skip_bad_images=True),
-    dict(type='MultiResolution', resolutions=resolutions, crop_ratio_range=(0.35, 1.0)),
+    dict(type='MultiResolution', crop_ratio_range=(0.35, 1.0)),
     dict(type='PackInputs')])
 """
 

@@ -1,11 +1,12 @@
-# The resolution list appears here twice (backbone conversion and head) and once in the dataset
-# base (`resolutions`): override all three together.
+# The training resolutions are stated once, in `san.resolutions`: the head, the data preprocessor,
+# the MultiResolution / MultiResolutionTest steps and the single-size test crop take them from there
+# (docs/configs.md). Change them with `--cfg-options "model.san.resolutions=[160,128]"`.
 model = dict(
     type='SANClassifier',
     backbone=dict(type='ResNet', depth=18, num_stages=4, out_indices=(3, ), style='pytorch'),
     san=dict(resolutions=[224, 192, 160, 128, 96], exclude=[], meta_hidden=None, init='scratch', mode='proxy'),
     neck=dict(type='GlobalAveragePooling'),
-    head=dict(type='SANClsHead', num_classes=1000, in_channels=512, resolutions=[224, 192, 160, 128, 96],
+    head=dict(type='SANClsHead', num_classes=1000, in_channels=512,
               loss=dict(type='CrossEntropyLoss', loss_weight=1.0),
               distill=dict(type='ScaleDistillationLoss', mode='all_pairs', temperature=1.0, loss_weight=1.0),
               topk=(1, 5)))

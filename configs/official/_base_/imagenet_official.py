@@ -4,9 +4,10 @@
 # floored, PIL bilinear) then `CenterCrop(S)`; training views each resized from one random crop (bilinear).
 # Not verifiable here: that file imports its transforms and ImageFolder from utils/transforms.py and
 # utils/folder.py, which the stored copy of the repository lacks (assumed: torchvision's behaviour).
+# No size is written here: MultiResolution, MultiResolutionTest and the single-size test crop take the
+# training resolutions from the model's `san.resolutions` (a baseline: its `train_resolution`).
 dataset_type = 'ImageNet'
 data_root = 'data/imagenet'
-resolutions = [224, 192, 160, 128, 96]
 # x / 255 on RGB: what ToTensor() gives (mmcv decodes BGR, to_rgb flips it).
 data_preprocessor = dict(type='SANDataPreprocessor', num_classes=1000, mean=[0.0, 0.0, 0.0],
                          std=[255.0, 255.0, 255.0], to_rgb=True)
@@ -16,18 +17,18 @@ eval_resize = dict(backend='pillow', interpolation='bilinear', rounding='floor')
 # views here (the official code flips each view independently).
 train_pipeline = [
     dict(type='SafeLoadImageFromFile', imdecode_backend='pillow'),
-    dict(type='MultiResolution', resolutions=resolutions, interpolation='bilinear'),
+    dict(type='MultiResolution', interpolation='bilinear'),
     dict(type='PackInputs'),
 ]
 val_pipeline = [
     dict(type='SafeLoadImageFromFile', imdecode_backend='pillow'),
-    dict(type='MultiResolutionTest', resolutions=resolutions, interpolation='bilinear', rounding='floor'),
+    dict(type='MultiResolutionTest', interpolation='bilinear', rounding='floor'),
     dict(type='PackInputs'),
 ]
-test_pipeline = [
+test_pipeline = [  # the largest training size S: ResizeEdge int(S / 0.875) (`eval_resize`), CenterCrop S
     dict(type='SafeLoadImageFromFile', imdecode_backend='pillow'),
-    dict(type='ResizeEdge', scale=256, edge='short', backend='pillow', interpolation='bilinear'),  # int(224 / 0.875)
-    dict(type='CenterCrop', crop_size=224),
+    dict(type='ResizeEdge', edge='short', backend='pillow', interpolation='bilinear'),
+    dict(type='CenterCrop'),
     dict(type='PackInputs'),
 ]
 train_dataloader = dict(

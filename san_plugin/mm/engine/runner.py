@@ -1,6 +1,9 @@
 """SANRunner: mmengine's Runner, able to start distributed training of a model whose state
-dict holds non-tensor entries (a SAN's metadata)."""
+dict holds non-tensor entries (a SAN's metadata), and preparing its config in registered steps."""
 from __future__ import annotations
+
+import copy
+from typing import Callable
 
 import torch
 from mmengine.config import Config
@@ -19,9 +22,30 @@ class SANRunner(Runner):
     metadata is the same on every rank: it comes from the config). Registered as
     ``'SANRunner'`` by :func:`~san_plugin.mm.engine.install_engine_fixes`.
 
+    :meth:`from_cfg` (what MMPretrain's tools and ours call, through ``runner_type``) runs
+    every function of :attr:`config_steps` on its copy of the config first, after
+    ``--cfg-options`` were merged: ``san_plugin.mm`` adds the one that derives every
+    training-size setting from the config's one statement of it.
+
     Example:
         >>> runner_type = 'SANRunner'  # in a config; tools/train.py uses it by default
     """
+
+    #: ``step(cfg) -> None`` functions that complete or check a config before the Runner is built.
+    config_steps: list[Callable[[Config], None]] = []
+
+    @classmethod
+    def add_config_step(cls, step: Callable[[Config], None]) -> None:
+        """Runs ``step`` on every config :meth:`from_cfg` builds a runner from (once, however often added)."""
+        if step not in cls.config_steps:
+            cls.config_steps.append(step)
+
+    @classmethod
+    def from_cfg(cls, cfg: Config) -> Runner:
+        cfg = copy.deepcopy(cfg)
+        for step in cls.config_steps:
+            step(cfg)
+        return super().from_cfg(cfg)
 
     def _init_model_weights(self) -> None:
         model = self.model.module if is_model_wrapper(self.model) else self.model
