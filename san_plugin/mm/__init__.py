@@ -18,6 +18,7 @@ except ImportError as error:
         f'pip install "san_plugin[mm]" ({type(error).__name__}: {error})', name=error.name) from error
 
 from . import conv_kinds  # noqa: F401  (registers mmcv's Conv2dAdaptivePadding with the converter)
+from .cascade import CascadeCost, SANCascadeClassifier
 from .classifier import NonFiniteLossError, SANClassifier
 from .engine import (BadImageError, CheckedCustomDataset, CPUAmpOptimWrapper, RandomStateHook, SafeLoadImageFromFile,
                      SANRunner, install_engine_fixes)
@@ -31,7 +32,7 @@ from .wrappers import SANDistributedDataParallel
 install_engine_fixes()  # registered names (SafeLoadImageFromFile, SANRunner, ...), safe loads, atomic saves
 
 __all__ = [  # the SAN components, then the engine components configs name (defined in san_plugin.mm.engine)
-    'MultiResolution', 'MultiResolutionTest', 'NonFiniteLossError', 'ResolutionAccuracy', 'SANClassifier',
+    'CascadeCost', 'SANCascadeClassifier', 'MultiResolution', 'MultiResolutionTest', 'NonFiniteLossError', 'ResolutionAccuracy', 'SANClassifier',
     'SANClsHead', 'SANDataPreprocessor', 'SANDistributedDataParallel', 'ScaleDistillationLoss',
     'BadImageError', 'CPUAmpOptimWrapper', 'CheckedCustomDataset', 'RandomStateHook', 'SANRunner',
     'SafeLoadImageFromFile', 'install_engine_fixes',
