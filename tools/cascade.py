@@ -1,14 +1,15 @@
 """Fit a per-image resolution cascade to a SAN checkpoint, evaluate it, save its thresholds.
 
-    python tools/cascade.py CONFIG CHECKPOINT (--budget GFLOPS | --target-top1 X) [--sizes 64 48 32]
+    python tools/cascade.py CONFIG CHECKPOINT (--budget GFLOPS | --target-top1 X | --match-size S) [--sizes 64 48 32]
         [--fit-data-prefix DIR] [--fit-ann-file FILE] [--score max_prob|margin] [--combine last|mean]
         [--grid 16] [--out FILE] [--cfg-options ...]
 
 Every image of the config's test set (and of the fit set) is decoded once and cropped at every
 size as the single-size test does; the SAN's softmax at each size gives the single-size top-1 and
 lets the thresholds be scored exactly. ``--budget`` picks the most accurate cascade within that
-mean GFLOPs per image, ``--target-top1`` the cheapest reaching that top-1 (%); each image is
-charged the GFLOPs of every size it passes through.
+mean GFLOPs per image, ``--target-top1`` the cheapest reaching that top-1 (%), ``--match-size S``
+the cheapest as accurate as the SAN at S px on the fit data; each image is charged the GFLOPs of
+every size it passes through.
 
 Where the thresholds are fitted:
 
@@ -49,6 +50,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     target = parser.add_mutually_exclusive_group(required=True)
     target.add_argument('--budget', type=float, help='mean GFLOPs per image to stay within')
     target.add_argument('--target-top1', type=float, help='top-1 (%%) to reach at the least GFLOPs')
+    target.add_argument('--match-size', type=int, help='be as accurate as the SAN at this size, at the least GFLOPs')
     parser.add_argument('--sizes', type=int, nargs='+', help='test sizes to choose from (default: the SAN\'s '
                                                               'training resolutions)')
     parser.add_argument('--fit-data-prefix', help='held-out data to fit on: the test dataset with this data_prefix')
@@ -64,6 +66,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     args = parser.parse_args(argv)
     if args.sizes is not None and any(s <= 0 for s in args.sizes):
         parser.error(f'--sizes must be positive pixel sizes, got {args.sizes}')
+    if args.match_size is not None and args.sizes is not None and args.match_size not in args.sizes:
+        parser.error(f'--match-size {args.match_size} is not one of --sizes {args.sizes}')
     return args
 
 
@@ -77,6 +81,13 @@ def fit_dataloader(cfg, args) -> dict | None:
     if args.fit_ann_file is not None:
         loader.dataset.ann_file = args.fit_ann_file
     return loader
+
+
+def fit_target(target: dict, probs, labels) -> dict:
+    """``budget``/``target_top1`` of :func:`fit_cascade`; ``match_size``: that size's top-1 on these images."""
+    if 'match_size' in target:
+        return {'target_top1': top1(probs[target['match_size']], labels)}
+    return target
 
 
 def top1(probs: torch.Tensor, labels: torch.Tensor) -> float:
@@ -94,8 +105,11 @@ def main(argv=None) -> None:
     model = build_model(cfg, args.checkpoint)
     resolutions = find_controller(model).resolutions
     sizes = sorted(set(args.sizes or resolutions))
+    if args.match_size is not None and args.match_size not in sizes:
+        raise SystemExit(f'--match-size {args.match_size} is not one of the sizes {sizes}')
     gflops = deployed_gflops(model, sizes)
-    target = {'budget': args.budget} if args.budget is not None else {'target_top1': args.target_top1}
+    target = ({'budget': args.budget} if args.budget is not None else {'target_top1': args.target_top1}
+              if args.target_top1 is not None else {'match_size': args.match_size})
     rule = dict(sizes=sizes, score=args.score, combine=args.combine, grid=args.grid)
     probs, labels = cascade_probabilities(model, cfg, sizes, crop_ratio=args.crop_ratio)
     fields = dict(resolutions=resolutions, fingerprint=model_fingerprint(model),
@@ -106,7 +120,8 @@ def main(argv=None) -> None:
             fit_probs, fit_labels = cascade_probabilities(model, cfg, sizes, crop_ratio=args.crop_ratio,
                                                           dataloader=held_out)
             data = f'held out: {held_out.dataset.get("data_prefix")} {held_out.dataset.get("ann_file") or ""}'.strip()
-            cascade = fit_cascade(fit_probs, fit_labels, gflops, **target, **rule, fit_info={'data': data}, **fields)
+            cascade = fit_cascade(fit_probs, fit_labels, gflops, **fit_target(target, fit_probs, fit_labels), **rule,
+                                  fit_info={'data': data, 'target': target}, **fields)
             outcome = cascade.simulate(probs)
             evaluation = {'method': 'thresholds fitted on the held-out data, scored on the test set',
                           'top1': top1(outcome.probs, labels), 'mean_gflops': cascade.mean_gflops(outcome),
@@ -115,13 +130,16 @@ def main(argv=None) -> None:
             crossed = cross_fit(probs, labels, gflops, [target], parts=2, seed=args.seed, **rule)[0]
             if crossed.error is not None:
                 raise NoOperatingPointError(crossed.error)
-            cascade = fit_cascade(probs, labels, gflops, **target, **rule, fit_info={
-                'data': 'the whole test set (the evaluation below is cross-fitted over its halves)'}, **fields)
+            cascade = fit_cascade(probs, labels, gflops, **fit_target(target, probs, labels), **rule, fit_info={
+                'data': 'the whole test set (the evaluation below is cross-fitted over its halves)', 'target': target},
+                **fields)
             evaluation = {'method': f'two-fold cross-fitting over halves of the test set (seed {args.seed})',
                           'top1': crossed.top1, 'mean_gflops': crossed.mean_gflops, 'counts': crossed.counts,
                           'parts': crossed.parts}
     except NoOperatingPointError as error:
-        raise SystemExit(f'{"--budget" if args.budget is not None else "--target-top1"}: {error}')
+        option = '--budget' if args.budget is not None else '--target-top1' if args.target_top1 is not None else \
+            '--match-size'
+        raise SystemExit(f'{option}: {error}')
     single = {s: {'top1': top1(probs[s], labels), 'gflops': gflops[s]} for s in sizes}
     evaluation.update(images=int(labels.numel()), single_size=single)
     cascade = dataclasses.replace(cascade, fit={**cascade.fit, 'evaluation': evaluation})

@@ -187,7 +187,7 @@ def pick(front: Sequence[OperatingPoint], *, budget: float | None = None,
             raise NoOperatingPointError(f'no cascade fits {budget:.4g} GFLOPs per image; the cheapest costs '
                                         f'{min(p.mean_gflops for p in front):.4g}')
         return max(within, key=lambda p: (p.top1, -p.mean_gflops))
-    reaching = [p for p in front if p.top1 >= target_top1]
+    reaching = [p for p in front if p.top1 >= target_top1 - 1e-9]  # percentages computed in other orders
     if not reaching:
         raise NoOperatingPointError(f'no cascade reaches top-1 {target_top1:.2f}% on the fit data; the best '
                                     f'reaches {max(p.top1 for p in front):.2f}%')
@@ -225,12 +225,14 @@ class CrossFitResult:
     """One target scored by cross-fitting: every image judged by a cascade fitted without it.
 
     Attributes:
-        target: ``{'budget': GFLOPs}`` or ``{'target_top1': percent}``.
+        target: ``{'budget': GFLOPs}``, ``{'target_top1': percent}`` or ``{'match_size': S}`` (the
+            top-1 of the single size S on the fit data).
         top1: percent over every scored image.
         mean_gflops: per image.
         counts: ``{size: images that stopped there}`` summed over the parts.
         parts: per part: the fitted rule and its top-1/GFLOPs on the fit data and on the part.
         images: how many were scored.
+        reference_top1: with ``match_size``: that size's top-1 on the same scored images.
     """
 
     target: dict[str, float]
@@ -240,6 +242,7 @@ class CrossFitResult:
     parts: list[dict[str, Any]] = field(default_factory=list)
     images: int = 0
     error: str | None = None
+    reference_top1: float | None = None
 
 
 def split_parts(count: int, parts: int = 2, seed: int = 0) -> list[torch.Tensor]:
@@ -256,7 +259,7 @@ def cross_fit(probs: Mapping[int, torch.Tensor], labels: torch.Tensor, gflops: M
     With ``parts=2``: fit on one half, score the other, swap; the result pools both halves.
 
     Args:
-        targets: e.g. ``[{'budget': 0.08}, {'target_top1': 79.4}]``.
+        targets: e.g. ``[{'budget': 0.08}, {'target_top1': 79.4}, {'match_size': 64}]``.
         parts: folds.
         seed: of the random split.
         **front_kwargs: ``sizes``, ``score``, ``combine``, ``grid`` of :func:`cascade_frontier`.
@@ -269,6 +272,7 @@ def cross_fit(probs: Mapping[int, torch.Tensor], labels: torch.Tensor, gflops: M
     results = [CrossFitResult(dict(t)) for t in targets]
     hits = [0] * len(targets)
     spent = [0.0] * len(targets)
+    reference_hits = [0] * len(targets)
     for part in split_parts(labels.numel(), parts, seed):
         fit_rows = torch.ones(labels.numel(), dtype=torch.bool)
         fit_rows[part] = False
@@ -278,8 +282,13 @@ def cross_fit(probs: Mapping[int, torch.Tensor], labels: torch.Tensor, gflops: M
         for index, (target, result) in enumerate(zip(targets, results)):
             if result.error is not None:
                 continue
+            target_top1 = target.get('target_top1')
+            if 'match_size' in target:  # as accurate as that single size, on the fit data
+                size = int(target['match_size'])
+                right = probs[size][fit_rows].argmax(1) == labels[fit_rows]
+                target_top1 = 100.0 * int(right.sum()) / right.numel()
             try:
-                point = pick(front, budget=target.get('budget'), target_top1=target.get('target_top1'))
+                point = pick(front, budget=target.get('budget'), target_top1=target_top1)
             except NoOperatingPointError as error:
                 result.error = str(error)
                 continue
@@ -291,6 +300,8 @@ def cross_fit(probs: Mapping[int, torch.Tensor], labels: torch.Tensor, gflops: M
             part_gflops = float(cascade.image_gflops(outcome).sum())
             hits[index] += part_hits
             spent[index] += part_gflops
+            if 'match_size' in target:
+                reference_hits[index] += int((probs[int(target['match_size'])][part].argmax(1) == labels[part]).sum())
             result.images += part.numel()
             for size, count in cascade.counts(outcome).items():
                 result.counts[size] = result.counts.get(size, 0) + count
@@ -302,5 +313,7 @@ def cross_fit(probs: Mapping[int, torch.Tensor], labels: torch.Tensor, gflops: M
         if result.error is None and result.images:
             result.top1 = 100.0 * hits[index] / result.images
             result.mean_gflops = spent[index] / result.images
+            if 'match_size' in targets[index]:
+                result.reference_top1 = 100.0 * reference_hits[index] / result.images
             result.counts = dict(sorted(result.counts.items()))
     return results

@@ -21,6 +21,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Mapping, NamedTuple, Sequence
 
@@ -251,8 +252,9 @@ class CascadeBundle:
             session = onnxruntime.InferenceSession(str(path), providers=['CPUExecutionProvider'])
             name = session.get_inputs()[0].name
             return lambda x: torch.from_numpy(session.run(None, {name: x.numpy()})[0])
-        module = torch.jit.load(str(path), map_location='cpu').eval()
-        return module
+        with warnings.catch_warnings():  # torch >= 2.9 calls torch.jit deprecated; it still loads
+            warnings.simplefilter('ignore', FutureWarning)
+            return torch.jit.load(str(path), map_location='cpu').eval()
 
     def classify(self, images: Sequence[Any]) -> CascadeOutcome:
         """The cascade over PIL images (each cropped only at the sizes it reaches), batched."""

@@ -22,7 +22,7 @@ from san_plugin.core import input_resolution
 from san_plugin.evaluation.cascade import Cascade, collect_probabilities
 from san_plugin.evaluation.fingerprint import model_fingerprint
 from .classifier import SANClassifier
-from .eval_pipeline import set_multi_view_test
+from .eval_pipeline import set_model_resolution, set_multi_view_test
 from .tta_sweep import view_inputs
 
 
@@ -57,7 +57,8 @@ def cascade_probabilities(model, cfg: Config, sizes: Sequence[int], *, crop_rati
 class SANCascadeClassifier(SANClassifier):
     """A ``SANClassifier`` that predicts each image at the smallest size it needs.
 
-    Given one view per size (a ``MultiResolutionTest`` pipeline), :meth:`predict` runs the
+    Given one view per size (a ``MultiResolutionTest`` pipeline; a single batch for a cascade
+    of one size), :meth:`predict` runs the
     cascade of a thresholds file (``tools/cascade.py``): the smallest size first, then only
     the undecided images at the next size, each step one batch. ``pred_score`` is the
     softmax the image stopped with and the metainfo ``cascade_size`` its exit size. The file
@@ -83,14 +84,12 @@ class SANCascadeClassifier(SANClassifier):
         self._weights_checked = False
 
     def predict(self, inputs, data_samples: list[DataSample] | None = None, **kwargs) -> list[DataSample]:
-        if not isinstance(inputs, (list, tuple)):
-            raise ValueError('the cascade needs one view per size (a MultiResolutionTest pipeline with the '
-                             f'sizes {list(self.cascade.sizes)}), got a single batch')
         if not self._weights_checked:
             self.cascade.check(fingerprint=model_fingerprint(self), source=f'the thresholds in {self.cascade_file}',
                                target='the loaded checkpoint')
             self._weights_checked = True
-        views = {input_resolution(v): self._to_memory_format(v) for v in inputs}
+        views = {input_resolution(v): self._to_memory_format(v)
+                 for v in (inputs if isinstance(inputs, (list, tuple)) else [inputs])}
         outcome = self.cascade.run(lambda size, x: self(x, mode='tensor'), views)
         if data_samples is None:
             data_samples = [DataSample() for _ in range(outcome.probs.size(0))]
@@ -139,7 +138,7 @@ def set_cascade_test(cfg: Config, cascade_file: str, cascade: Cascade) -> None:
     """Rewrites a SAN config for testing with a thresholds file (``tools/test.py --cascade``).
 
     The test pipeline makes the standard test crop at every size of the cascade from one
-    decoded image, the model becomes a :class:`SANCascadeClassifier`, and the test evaluator
+    decoded image (a cascade of one size: the single-size test pipeline), the model becomes a :class:`SANCascadeClassifier`, and the test evaluator
     reports top-1 (mmpretrain's ``Accuracy``, with the config's top-k) and :class:`CascadeCost`.
 
     Raises:
@@ -151,7 +150,10 @@ def set_cascade_test(cfg: Config, cascade_file: str, cascade: Cascade) -> None:
                          f'{cfg.model.get("type")}{"" if cfg.model.get("san") is not None else " without san"}')
     cascade.check(resolutions=tuple(sorted(cfg.model.san.resolutions, reverse=True)),
                   source=f'the thresholds in {cascade_file}', target=f'the SAN of {_name(cfg)}')
-    set_multi_view_test(cfg, sorted(cascade.sizes, reverse=True), cascade.crop_ratio)
+    if len(cascade.sizes) > 1:
+        set_multi_view_test(cfg, sorted(cascade.sizes, reverse=True), cascade.crop_ratio)
+    else:  # one view per sample is one batch: the single-size pipeline
+        set_model_resolution(cfg, cascade.sizes[0], cascade.crop_ratio)
     cfg.model.type = SANCascadeClassifier.__name__
     cfg.model.cascade = str(cascade_file)
     evaluators = cfg.test_evaluator if isinstance(cfg.test_evaluator, list) else [cfg.test_evaluator]

@@ -13,7 +13,7 @@ from mmpretrain.models.classifiers import ImageClassifier
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from san_plugin.core import ScaleEncoding, convert, get_controller, input_resolution
+from san_plugin.core import ScaleEncoding, convert, find_controller, get_controller, input_resolution
 from .head import SANClsHead
 
 SAN_DEFAULTS = dict(resolutions=(224, 192, 160, 128, 96), exclude=(), meta_hidden=None, init='scratch',
@@ -139,9 +139,11 @@ class SANClassifier(ImageClassifier):
 
     @property
     def resolutions(self) -> tuple[int, ...]:
-        """Training resolutions, largest first (the head's for a plain model)."""
-        if self.is_san:
-            return get_controller(self.backbone).resolutions
+        """Training resolutions, largest first (the head's for a plain model, or a SAN baked for
+        deployment, whose backbone has no controller left: TorchScript tracing reads every property)."""
+        controller = find_controller(self.backbone) if self.is_san else None
+        if controller is not None:
+            return controller.resolutions
         return tuple(getattr(self.head, 'resolutions', ()))
 
     def forward(self, inputs: torch.Tensor | Sequence[torch.Tensor], data_samples: list[DataSample] | None = None,

@@ -95,6 +95,12 @@ def test_cross_fitting_judges_each_image_by_thresholds_fitted_without_it():
         hits += int((outcome.probs.argmax(1) == labels[part]).sum())
         spent += float(cascade.image_gflops(outcome).sum())
     assert budget.top1 == pytest.approx(100.0 * hits / 61) and budget.mean_gflops == pytest.approx(spent / 61)
+    matched = cross_fit(probs, labels, GFLOPS, [{'match_size': 32}], parts=2, seed=3, grid=6)[0]
+    assert matched.reference_top1 == pytest.approx(100.0 * float((probs[32].argmax(1) == labels).float().mean()))
+    for part, rule in zip(split_parts(61, 2, seed=3), matched.parts):  # as accurate as 32 px on its fit half
+        rest = torch.ones(61, dtype=torch.bool)
+        rest[part] = False
+        assert rule['fit_top1'] >= 100.0 * int((probs[32][rest].argmax(1) == labels[rest]).sum()) / int(rest.sum())
     only_24 = cross_fit(probs, labels, GFLOPS, [{'budget': 10.0}], sizes=[24])[0]
     assert only_24.top1 == pytest.approx(100.0 * float((probs[24].argmax(1) == labels).float().mean()))
     assert only_24.mean_gflops == 2.0 and only_24.counts == {24: 61}
