@@ -37,7 +37,8 @@ def export_cascade_bundle(cfg, model, thresholds: str, fmt: str, out: str) -> No
     preprocessor = cfg.get('data_preprocessor') or cfg.model.get('data_preprocessor') or {}
     resize = dict(cfg.get('eval_resize') or {})
     if resize.get('backend', 'pillow') != 'pillow':
-        raise SystemExit(f"--cascade: the bundle resizes with pillow; the config's eval_resize uses {resize['backend']}")
+        raise SystemExit(f"--cascade: the bundle resizes with pillow; the config's eval_resize uses "
+                         f"{resize['backend']}")
     try:
         spec = export_cascade(model, Cascade.load(thresholds), out, fmt, mean=preprocessor.get('mean', [0., 0., 0.]),
                               std=preprocessor.get('std', [1., 1., 1.]),

@@ -156,7 +156,8 @@ def time_rounds(baked: dict, views: dict, parts: list[tuple[torch.Tensor, tuple,
             for name, run in (order if r % 2 == 0 else order[::-1]):
                 times[name].append(run())
     medians = {k: statistics.median(v) for k, v in times.items()}
-    return {'exit_stages': torch.cat(exits), 'rounds': rounds, 'times_s': times, 'median_s': medians, 'ratio': medians['cascade'] / medians['single'],
+    return {'exit_stages': torch.cat(exits), 'rounds': rounds, 'times_s': times, 'median_s': medians,
+            'ratio': medians['cascade'] / medians['single'],
             'threads': torch.get_num_threads(), 'batch_size': batch_size, 'single_size': single}
 
 

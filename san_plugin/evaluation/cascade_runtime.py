@@ -23,7 +23,7 @@ import json
 import sys
 import warnings
 from pathlib import Path
-from typing import Any, Callable, Mapping, NamedTuple, Sequence
+from typing import Any, Callable, Mapping, NamedTuple, Optional, Sequence, Union
 
 import torch
 
@@ -33,7 +33,7 @@ BUNDLE_FORMAT_ID = 'san_plugin.cascade_bundle'
 BUNDLE_FILE = 'cascade.json'
 _PIL_FILTERS = {'nearest': 0, 'lanczos': 1, 'bilinear': 2, 'bicubic': 3, 'box': 4, 'hamming': 5}
 
-Views = Mapping[int, torch.Tensor] | Callable[[int, torch.Tensor | None], torch.Tensor]
+Views = Union[Mapping[int, torch.Tensor], Callable[[int, Optional[torch.Tensor]], torch.Tensor]]  # Python 3.8+
 
 
 class CascadeOutcome(NamedTuple):

@@ -138,8 +138,9 @@ def set_cascade_test(cfg: Config, cascade_file: str, cascade: Cascade) -> None:
     """Rewrites a SAN config for testing with a thresholds file (``tools/test.py --cascade``).
 
     The test pipeline makes the standard test crop at every size of the cascade from one
-    decoded image (a cascade of one size: the single-size test pipeline), the model becomes a :class:`SANCascadeClassifier`, and the test evaluator
-    reports top-1 (mmpretrain's ``Accuracy``, with the config's top-k) and :class:`CascadeCost`.
+    decoded image (a cascade of one size: the single-size test pipeline), the model becomes a
+    :class:`SANCascadeClassifier`, and the test evaluator reports top-1 (mmpretrain's ``Accuracy``,
+    with the config's top-k) and :class:`CascadeCost`.
 
     Raises:
         ValueError: the config builds no ``SANClassifier`` SAN.

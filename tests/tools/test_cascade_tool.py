@@ -90,7 +90,7 @@ def load_tool(name: str):
     return module
 
 
-def test_test_py_runs_the_thresholds_and_refuses_other_weights(tiny, tmp_path):
+def test_test_py_runs_the_thresholds(tiny, tmp_path):
     root, config, cfg, checkpoint, model, probs, labels = tiny
     gflops = deployed_gflops(model, RESOLUTIONS)
     thresholds = fit_cascade(probs, labels, gflops, budget=(gflops[16] + gflops[32]) / 2, grid=4,
@@ -110,13 +110,24 @@ def test_test_py_runs_the_thresholds_and_refuses_other_weights(tiny, tmp_path):
     assert float(re.search(r'cascade/mean_gflops: ([0-9.]+)', log).group(1)) == pytest.approx(
         thresholds.mean_gflops(expected), abs=1e-4)
 
-    other = tmp_path / 'other.pth'
-    state = torch.load(checkpoint, weights_only=True)
-    state['state_dict']['head.fc.bias'] += 1.0
-    torch.save(state, other)
-    refused = run_tool('test.py', str(config), str(other), '--cascade', str(path), check=False)
-    assert refused.returncode != 0
-    assert f'--cascade: the thresholds in {path} were fitted for other weights ({checkpoint}' in refused.stderr
+
+
+def test_thresholds_of_other_weights_are_refused_at_the_first_batch(tiny, tmp_path):
+    root, config, cfg, checkpoint, model, probs, labels = tiny
+    gflops = deployed_gflops(model, RESOLUTIONS)
+    cascade = Cascade((16, 32), (0.6,), gflops, resolutions=RESOLUTIONS, fingerprint=model_fingerprint(model),
+                      checkpoint=str(checkpoint))
+    path = cascade.save(tmp_path / 'cascade.json')
+    cascade_cfg = copy.deepcopy(cfg)
+    set_cascade_test(cascade_cfg, str(path), cascade)
+    other = MODELS.build(model_config(cascade_cfg)).eval()
+    state = torch.load(checkpoint, weights_only=True)['state_dict']
+    state['head.fc.bias'] += 1.0
+    other.load_state_dict(state)
+    batch = next(iter(Runner.build_dataloader(cascade_cfg.test_dataloader)))
+    with pytest.raises(CascadeMismatchError, match=rf'the thresholds in {path} were fitted for other weights '
+                                                   rf'\({checkpoint}, sha256:.*the loaded checkpoint has sha256:'):
+        other.test_step(batch)
 
 
 def test_every_image_stopping_at_one_size_gives_the_single_size_predictions(tiny):
