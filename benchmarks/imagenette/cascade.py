@@ -33,7 +33,10 @@ from typing import Sequence
 
 import torch
 
+from resolution_predictor import crossfit_predictor, predictor_inputs
+
 REPO = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(REPO))
 SWEEP = REPO / 'benchmarks' / 'results' / 'imagenette_lr_sweep.json'
 VARIANTS = {('max_prob', 'last'): 'top-1 probability, exit size', ('margin', 'last'): 'margin, exit size',
             ('max_prob', 'mean'): 'top-1 probability, mean of sizes passed',
@@ -55,22 +58,29 @@ def load_san(config: str, checkpoint: str, data_root: str | None, num_workers: i
 
 @torch.no_grad()
 def views_and_probabilities(model, cfg, sizes: Sequence[int]):
-    """Every image's crop at every size (model inputs) and the SAN's softmax there, one decode per image."""
+    """Every image's crop at every size (model inputs), the SAN's softmax there and its pooled
+    features at the smallest size, one decode per image."""
     from san_plugin.mm.cascade import classify_with, multi_view_loader
     from san_plugin.mm.tta_sweep import view_inputs
     from san_plugin.mm.transforms import TEST_CROP_RATIO
     classify = classify_with(model)
     views: dict[int, list] = {s: [] for s in sizes}
     probs: dict[int, list] = {s: [] for s in sizes}
-    labels = []
+    labels, features = [], []
+    smallest = min(sizes)
     for batch in multi_view_loader(cfg, sizes, TEST_CROP_RATIO):
         inputs, batch_labels = view_inputs(model, batch)
         for size in sizes:
             views[size].append(inputs[size])
-            probs[size].append(torch.softmax(classify(size, inputs[size]).float(), dim=1))
+            if size == smallest:  # what model(x, mode='tensor') computes, keeping the pooled features
+                feats = model.extract_feat(inputs[size])
+                logits, _ = model.head(feats, size), features.append(feats[-1])
+            else:
+                logits = classify(size, inputs[size])
+            probs[size].append(torch.softmax(logits.float(), dim=1))
         labels.append(batch_labels)
     return ({s: torch.cat(v) for s, v in views.items()}, {s: torch.cat(p) for s, p in probs.items()},
-            torch.cat(labels))
+            torch.cat(labels), torch.cat(features))
 
 
 def accuracy(probs: torch.Tensor, labels: torch.Tensor) -> float:
@@ -172,7 +182,7 @@ def measure(args) -> dict:
     sizes = sorted(resolutions)
     gflops = deployed_gflops(model, sizes)
     plain_gflops = plain_model_gflops(cfg, sizes)
-    views, probs, labels = views_and_probabilities(model, cfg, sizes)
+    views, probs, labels, features = views_and_probabilities(model, cfg, sizes)
     single = {s: {'top1': accuracy(probs[s], labels), 'gflops': gflops[s]} for s in sizes}
     largest, middle = max(sizes), sorted(sizes)[len(sizes) // 2]
     combos = [tuple(sorted(sizes, reverse=True)[i:i + 2]) for i in range(len(sizes) - 1)]
@@ -185,6 +195,9 @@ def measure(args) -> dict:
         curves[f'{score}/{combine}'] = crossfit_curve(probs, labels, gflops, targets, args.splits, score, combine,
                                                       args.grid)
     main = curves[f'{MAIN[0]}/{MAIN[1]}']
+    correct = torch.stack([probs[s].argmax(1) == labels for s in sizes], dim=1)
+    predictor = crossfit_predictor(predictor_inputs(features, probs[min(sizes)]), correct, sizes, gflops, budgets,
+                                   args.splits)
     at_48 = next(r for r in main if r['target'] == {'budget': gflops[middle]})
     equal_top1 = main[-1]
     timing = None
@@ -203,7 +216,7 @@ def measure(args) -> dict:
         'baselines': baseline_rows(Path(args.sweep), plain_gflops), 'curves': curves, 'splits': args.splits,
         'grid': args.grid, 'targets': {'budget_size': middle, 'reference_size': largest, 'at_budget': at_48,
                                        'at_equal_top1': equal_top1},
-        'timing': timing, 'wall_s': round(time.time() - start, 1), 'threads': args.threads,
+        'predictor': predictor, 'timing': timing, 'wall_s': round(time.time() - start, 1), 'threads': args.threads,
         'machine': f'{platform.platform()}, {platform.processor() or "cpu"}',
         'command': 'python benchmarks/imagenette/cascade.py ' + ' '.join(args.argv),
     }
@@ -301,6 +314,24 @@ def markdown(r: dict, png: Path | None) -> str:
     for key, label in VARIANTS.items():
         out += ['', f'## Cascade, cross-fitted: {label}' + (' (the default)' if key == MAIN else ''), '']
         out += curve_table(r['curves'][f'{key[0]}/{key[1]}'], sizes)
+    out += ['', '## Optional: a learned resolution predictor on the frozen SAN', '',
+            'Every image runs at the smallest size; a logistic regression on that pass (pooled features, sorted '
+            'softmax) predicts whether the SAN is right at each size, and the image runs at the one size that '
+            'maximises P(right) - lambda x GFLOPs (no climbing through the sizes between); trained on the frozen '
+            'SAN, cross-fitted over the same halvings, lambda chosen on the fit half per budget '
+            '(`benchmarks/imagenette/resolution_predictor.py`). The cascade column is the default cascade above.', '',
+            '| budget | predictor top-1 (%) [min, max] | its mean GFLOPs | cascade top-1 (%) | its mean GFLOPs | '
+            'predictor: images run at ' + ', '.join(map(str, sizes)) + ' |', '|---|---|---|---|---|---|']
+    cascade_rows = {row['target'].get('budget'): row for row in r['curves'][f'{MAIN[0]}/{MAIN[1]}']}
+    for row in r['predictor']:
+        c = cascade_rows.get(row['budget'], {})
+        if 'top1' not in row:
+            out.append(f"| {row['budget']:.4f} | no lambda fits | | {_pct(c.get('top1'))} | | |")
+            continue
+        counts = ' / '.join(f"{row['counts'][s]:.0f}" for s in sizes)
+        out.append(f"| {row['budget']:.4f} | {row['top1']:.2f} [{row['top1_min']:.2f}, {row['top1_max']:.2f}] | "
+                   f"{row['mean_gflops']:.4f} | {_pct(c.get('top1'))} | "
+                   f"{c.get('mean_gflops', float('nan')):.4f} | {counts} |")
     if png is not None:
         out += ['', f'![accuracy against GFLOPs]({png.name})']
     out += ['', f"Wall time of this run: {r['wall_s'] / 60:.1f} min ({r['machine']}, {r['threads']} thread(s)).", '',
@@ -331,6 +362,9 @@ def plot(r: dict, path: Path) -> Path | None:
         rows = [row for row in r['curves'][f'{score}/{combine}'] if 'top1' in row and 'budget' in row['target']]
         ax.plot([row['mean_gflops'] for row in rows], [row['top1'] for row in rows], style, marker='.',
                 label=f'cascade ({VARIANTS[(score, combine)]}), cross-fitted')
+    rows = [row for row in r['predictor'] if 'top1' in row]
+    ax.plot([row['mean_gflops'] for row in rows], [row['top1'] for row in rows], 'x-', color='tab:olive', lw=1,
+            label='learned predictor (one jump from the smallest size), cross-fitted')
     ax.set_xlabel('mean GFLOPs per image')
     ax.set_ylabel('top-1 (%) on Imagenette val')
     ax.grid(alpha=0.3)
@@ -375,5 +409,4 @@ def main(argv: Sequence[str] | None = None) -> dict:
 
 
 if __name__ == '__main__':
-    sys.path.insert(0, str(REPO))
     main()

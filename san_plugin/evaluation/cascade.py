@@ -151,6 +151,9 @@ class Cascade:
         if data.get('format') != CASCADE_FORMAT_ID:
             raise ValueError(f'{source} is not a thresholds file (format {data.get("format")!r}, expected '
                              f'{CASCADE_FORMAT_ID!r})')
+        if int(data.get('version', CASCADE_VERSION)) > CASCADE_VERSION:
+            raise ValueError(f'{source} is a thresholds file of version {data["version"]}; this san_plugin reads '
+                             f'version {CASCADE_VERSION} (upgrade san_plugin)')
         known = set(cls.__dataclass_fields__)
         fields = {k: v for k, v in data.items() if k in known}
         try:

@@ -1,5 +1,6 @@
 """Smoke test of the Imagenette cascade benchmark (issue 27) on a tiny SAN and generated images: the
-single-size, averaging and cross-fitted cascade numbers, the timing and the report are written."""
+single-size, averaging, cross-fitted cascade and learned-predictor numbers, the timing and the report
+are written."""
 import json
 
 import pytest
@@ -59,6 +60,9 @@ def test_the_benchmark_reports_every_comparison(tiny_run, imagenette_scripts):
         for row in rows:
             if 'top1' in row:
                 assert sum(row['counts'].values()) == pytest.approx(12) and 0 <= row['top1'] <= 100
+    predicted = [row for row in result['predictor'] if 'top1' in row]
+    assert predicted and all(sum(row['counts'].values()) == pytest.approx(12) for row in predicted)
+    assert all(row['mean_gflops'] <= row['budget'] * 1.5 for row in predicted)
     equal = result['targets']['at_equal_top1']
     assert equal['target'] == {'match_size': 64} and 'gain' in equal
     timing = result['timing']
@@ -68,3 +72,17 @@ def test_the_benchmark_reports_every_comparison(tiny_run, imagenette_scripts):
     assert '## Targets' in md and 'ratio' in md and 'imagenette_lr_sweep.json' in md
     assert json.loads(out.with_suffix('.json').read_text())['single_size']['64']['top1'] == \
         result['single_size'][64]['top1']
+
+
+def test_a_predictor_that_sees_the_answer_picks_the_cheapest_right_size(imagenette_scripts):
+    predictor = imagenette_scripts('resolution_predictor')
+    generator = torch.Generator().manual_seed(0)
+    correct = torch.rand(80, 3, generator=generator) < torch.tensor([0.4, 0.6, 0.8])
+    x = correct.float() + 0.01 * torch.randn(80, 3, generator=generator)  # it sees where the SAN is right
+    gflops = {16: 1.0, 24: 2.0, 32: 4.0}
+    rows = predictor.crossfit_predictor(x, correct, [16, 24, 32], gflops, [0.5, 6.0], splits=2)
+    assert 'top1' not in rows[0] and rows[0]['splits'] == 0  # below the smallest size's cost
+    assert rows[1]['top1'] == pytest.approx(100.0 * float(correct.any(1).float().mean()))  # right wherever it can be
+    cheapest_right = torch.tensor([[1.0, 3.0, 5.0]]).expand(80, 3).masked_fill(~correct, 99).min(1).values
+    oracle = float(torch.where(correct.any(1), cheapest_right, 1.0).mean())  # hopeless images: no need to climb
+    assert rows[1]['mean_gflops'] == pytest.approx(oracle, abs=0.1) and oracle < 0.5 * rows[1]['budget']

@@ -137,6 +137,9 @@ def test_the_thresholds_file_round_trips_and_refuses_other_models(san, tmp_path)
     path.write_text(json.dumps({**data, 'sizes': [32, 24, 16]}))
     with pytest.raises(ValueError, match='ascending order'):
         Cascade.load(path)
+    path.write_text(json.dumps({**data, 'version': 2}))
+    with pytest.raises(ValueError, match='thresholds file of version 2; this san_plugin reads version 1'):
+        Cascade.load(path)
     path.write_text(json.dumps({'format': 'san_plugin.bundle'}))
     with pytest.raises(ValueError, match='is not a thresholds file'):
         Cascade.load(path)
