@@ -161,12 +161,15 @@ def time_rounds(baked: dict, views: dict, parts: list[tuple[torch.Tensor, tuple,
     def classify(size, x):
         return baked[size](x, mode='tensor')
 
-    def single_pass() -> float:
+    def size_pass(size: int) -> float:
         start = time.perf_counter()
         for rows, _, _ in parts:
             for chunk in rows.split(batch_size):
-                classify(single, views[single][chunk])
+                classify(size, views[size][chunk])
         return time.perf_counter() - start
+
+    def single_pass() -> float:
+        return size_pass(single)
 
     exits: list[torch.Tensor] = []
 
@@ -180,13 +183,17 @@ def time_rounds(baked: dict, views: dict, parts: list[tuple[torch.Tensor, tuple,
         return time.perf_counter() - start
 
     times = {'single': [], 'cascade': []}
+    per_size: dict[int, list[float]] = {s: [] for s in baked}
     with torch.no_grad():
         single_pass(), cascade_pass()  # warm-up
         for r in range(rounds):
             order = (('single', single_pass), ('cascade', cascade_pass))
             for name, run in (order if r % 2 == 0 else order[::-1]):
                 times[name].append(run())
+            for size in per_size:  # every image at every size: what one size costs in time
+                per_size[size].append(size_pass(size))
     medians = {k: statistics.median(v) for k, v in times.items()}
+    medians['per_size'] = {s: statistics.median(v) for s, v in per_size.items()}
     return {'exit_stages': torch.cat(exits), 'rounds': rounds, 'times_s': times, 'median_s': medians,
             'ratio': medians['cascade'] / medians['single'],
             'threads': torch.get_num_threads(), 'batch_size': batch_size, 'single_size': single}
@@ -328,7 +335,11 @@ def markdown(r: dict, png: Path | None) -> str:
                    f"{t['median_s']['single']:.2f} s for the baked {top}-px model over the same {r['images']} images: "
                    f"ratio **{t['ratio']:.2f}** (medians of {t['rounds']} rounds, the two alternating in each round; "
                    f"other processes were training on the machine). Its exits differ from the simulated ones for "
-                   f"{t['exits_differing_from_simulation']} images (baked models against the SAN).")
+                   f"{t['exits_differing_from_simulation']} images (baked models against the SAN). Every image at one "
+                   f"size, per size (s; time and GFLOPs relative to {top} px): " + ', '.join(
+                       f"{s} px {t['median_s']['per_size'][s]:.2f} "
+                       f"({t['median_s']['per_size'][s] / t['median_s']['per_size'][top]:.2f}, {g[s] / g[top]:.2f})"
+                       for s in sorted(sizes)) + '.')
     out += ['', '## Single sizes, baselines, test-time averaging', '',
             '| size | SAN top-1 (%) | GFLOPs (baked SAN) | baseline trained at that size: top-1 (%) | its lr | '
             'GFLOPs (plain model) |', '|---|---|---|---|---|---|']
