@@ -18,6 +18,7 @@ except ImportError as error:
         f'pip install "san_plugin[mm]" ({type(error).__name__}: {error})', name=error.name) from error
 
 from . import conv_kinds  # noqa: F401  (registers mmcv's Conv2dAdaptivePadding with the converter)
+from .cascade import CascadeCost, SANCascadeClassifier
 from .classifier import NonFiniteLossError, SANClassifier
 from .engine import (BadImageError, CheckedCustomDataset, CPUAmpOptimWrapper, RandomStateHook, SafeLoadImageFromFile,
                      SANRunner, install_engine_fixes)
@@ -33,7 +34,7 @@ install_engine_fixes()  # registered names (SafeLoadImageFromFile, SANRunner, ..
 SANRunner.add_config_step(apply_training_sizes)  # every training-size setting from the config's one statement
 
 __all__ = [  # the SAN components, then the engine components configs name (defined in san_plugin.mm.engine)
-    'MultiResolution', 'MultiResolutionTest', 'NonFiniteLossError', 'ResolutionAccuracy', 'SANClassifier',
+    'CascadeCost', 'SANCascadeClassifier', 'MultiResolution', 'MultiResolutionTest', 'NonFiniteLossError', 'ResolutionAccuracy', 'SANClassifier',
     'SANClsHead', 'SANDataPreprocessor', 'SANDistributedDataParallel', 'ScaleDistillationLoss',
     'ConflictingResolutionsError', 'apply_training_sizes',
     'BadImageError', 'CPUAmpOptimWrapper', 'CheckedCustomDataset', 'RandomStateHook', 'SANRunner',

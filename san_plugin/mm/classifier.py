@@ -15,7 +15,7 @@ from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
 from san_plugin.core import (DEFAULT_ENCODING, DEFAULT_INIT, DEFAULT_RESOLUTIONS, ScaleEncoding, convert,
-                             get_controller, input_resolution, validate_resolutions)
+                             find_controller, get_controller, input_resolution, validate_resolutions)
 from san_plugin.core.divergence import DivergenceMonitor
 from .backbone_weights import PretrainedBackbone
 from .head import SANClsHead
@@ -181,9 +181,11 @@ class SANClassifier(ImageClassifier):
 
     @property
     def resolutions(self) -> tuple[int, ...]:
-        """Training resolutions, largest first (the head's for a plain model)."""
-        if self.is_san:
-            return get_controller(self.backbone).resolutions
+        """Training resolutions, largest first (the head's for a plain model, or a SAN baked for
+        deployment, whose backbone has no controller left: TorchScript tracing reads every property)."""
+        controller = find_controller(self.backbone) if self.is_san else None
+        if controller is not None:
+            return controller.resolutions
         return tuple(getattr(self.head, 'resolutions', ()))
 
     def forward(self, inputs: torch.Tensor | Sequence[torch.Tensor], data_samples: list[DataSample] | None = None,

@@ -35,27 +35,31 @@ def view_sizes(combinations: Sequence[Sequence[int]]) -> list[int]:
     return sorted({s for combination in combinations for s in tta_views(combination)}, reverse=True)
 
 
-def view_probabilities(model, batch: dict) -> tuple[dict[int, torch.Tensor], torch.Tensor]:
-    """The softmax of every view of a multi-view batch, and the labels.
+def view_inputs(model, batch: dict) -> tuple[dict[int, torch.Tensor], torch.Tensor]:
+    """The model inputs of every view of a multi-view batch (``{size: (N, C, S, S)}``) and the labels.
 
-    Each view goes through the model's data preprocessor on its own (any preprocessor
-    reads a single-resolution batch) and the model as it runs on that input.
-
-    Returns:
-        ``({size: (N, C) probabilities}, labels)``.
+    Each view goes through the model's data preprocessor on its own (any preprocessor reads
+    a single-resolution batch).
     """
     views = split_views(batch['inputs'])
     if views is None:
         raise ValueError('expected one test crop per size for every sample (a MultiResolutionTest pipeline), '
                          f'got inputs of type {type(batch["inputs"]).__name__}')
-    probabilities, labels = {}, None
+    inputs, labels = {}, None
     for view in views:
         data = model.data_preprocessor({'inputs': view, 'data_samples': batch['data_samples']}, False)
-        inputs = data['inputs']
         if labels is None:
-            labels = torch.cat([s.gt_label for s in data['data_samples']]).to(inputs.device)
-        probabilities[input_resolution(inputs)] = torch.softmax(model(inputs, mode='tensor').float(), dim=1)
-    return probabilities, labels
+            labels = torch.cat([s.gt_label for s in data['data_samples']]).to(data['inputs'].device)
+        inputs[input_resolution(data['inputs'])] = data['inputs']
+    return inputs, labels
+
+
+def view_probabilities(model, batch: dict) -> tuple[dict[int, torch.Tensor], torch.Tensor]:
+    """The softmax of every view of a multi-view batch (each view as the model runs on that
+    input), and the labels: ``({size: (N, C) probabilities}, labels)``.
+    """
+    inputs, labels = view_inputs(model, batch)
+    return {size: torch.softmax(model(x, mode='tensor').float(), dim=1) for size, x in inputs.items()}, labels
 
 
 @torch.no_grad()  # not inference_mode: MetaConv2d caches kernels by parameter version
