@@ -24,6 +24,7 @@ from torch.nn import functional as F
 from san_plugin.core import LossForm, bake, get_controller
 from san_plugin.core.loss_scale import gradient_norms, kernel_parameter_kinds, named_grads, top_hessian_eigenvalue
 from .model_from_config import model_config
+from .resolutions import apply_training_sizes
 
 FORMS = ('sum', 'mean')
 
@@ -105,6 +106,8 @@ def measure_config(cfg: Config, name: str, batches: int = 2, seed: int = 0) -> d
     single = copy.deepcopy(model)
     single.backbone = bake(model.backbone, largest)
     single.train()  # mmpretrain backbones' train() returns None: never chain it
+    cfg = copy.deepcopy(cfg)
+    apply_training_sizes(cfg)  # the pipelines' sizes from the config's one statement, as SANRunner does
     loader = Runner.build_dataloader(cfg.train_dataloader, seed=seed)
     runs = []
     for data, _ in zip(loader, range(batches)):

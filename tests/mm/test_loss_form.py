@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 import torch
 from mmengine.config import DictAction
-from mmengine.runner import Runner
 
 from san_plugin.core.divergence import SANDivergenceWarning
 from san_plugin.mm.engine.config import load_config
+from san_plugin.mm.engine.runner import build_runner
 from demo_options import tiny_cfg_options
 from test_classifier import RESOLUTIONS, RecordingOptimWrapper, batch, build
 
@@ -79,7 +79,7 @@ def test_a_run_that_diverges_in_the_warm_up_says_so(tiny_dataset, tmp_path, capl
     # the whole run is warm-up: 16 iterations from lr 5 to 500
     cfg.param_scheduler = [dict(type='LinearLR', start_factor=0.01, by_epoch=True, begin=0, end=8,
                                 convert_to_iter_based=True)]
-    runner = Runner.from_cfg(cfg)
+    runner = build_runner(cfg)  # SANRunner, as the tools build it (it derives the pipelines' sizes)
     with pytest.warns(SANDivergenceWarning) as caught:
         try:
             runner.train()

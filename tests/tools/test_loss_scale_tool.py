@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from san_tools_helpers import DEMO_CONFIG, run_tool, write_config
+from san_tools_helpers import REPO, run_tool, write_config
 
 
 def test_loss_scale_measures_both_loss_forms_against_the_single_model(image_folder, tmp_path):
@@ -24,5 +24,5 @@ def test_loss_scale_measures_both_loss_forms_against_the_single_model(image_fold
 
 
 def test_loss_scale_refuses_a_plain_config(image_folder, tmp_path):
-    result = run_tool('loss_scale.py', str(DEMO_CONFIG), '--cfg-options', 'model.san=None', check=False)
+    result = run_tool('loss_scale.py', str(REPO / 'configs/imagenette/baseline_resnet18_imagenette_64.py'), check=False)
     assert result.returncode != 0 and 'builds a plain model' in result.stderr
