@@ -82,6 +82,63 @@ def load_previous(report: Path) -> dict[str, dict[float, dict]]:
     return runs
 
 
+def load_seed_rows(roots: list[Path]) -> dict[tuple[str, float], dict[int, dict[int, float]]]:
+    """``{(model, lr): {seed: proxy row}}`` of every finished run under ``roots`` (each root
+    as ``run.py --seed N --work-dir ROOT/lrX`` writes it; the seed from ``timing.json``)."""
+    rows: dict = {}
+    for root in roots:
+        for name, per_lr in load_runs(Path(root)).items():
+            for lr, run in per_lr.items():
+                seed = json.loads((run['dir'] / 'timing.json').read_text()).get('seed', 0)
+                rows.setdefault((name, lr), {})[int(seed)] = run['proxy_row']
+    return rows
+
+
+def load_previous_seeds(spec: str) -> dict[tuple[str, float], dict[int, dict[int, float]]]:
+    """The per-seed rows of a ``report.py --seeds`` json, given as ``REPORT.json@LR`` (the rate its
+    seeds ran at): ``{(model, lr): {seed: row}}``.
+
+    Raises:
+        SystemExit: the spec or the file is not one.
+    """
+    path, _, lr = spec.rpartition('@')
+    try:
+        seeds = json.loads(Path(path).read_text())['summary']['seeds']
+        lr = float(lr)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise SystemExit(f'--previous-seeds {spec}: want REPORT.json@LR of a report.py --seeds report ({error!r})') from None
+    rows: dict = {}
+    for model, cells in seeds['cells'].items():
+        order = [r['seed'] for r in seeds['runs'] if r['model'] == model]
+        for test, cell in cells.items():
+            for seed, value in zip(order, cell['values']):
+                rows.setdefault((model, lr), {}).setdefault(int(seed), {})[int(test)] = value
+    return rows
+
+
+def seeds_at_best(best: dict, seed_rows: dict) -> dict:
+    """The SAN against the 64- and 32-px baselines over seeds, each model at its best rate: per size
+    the seeds' top-1, mean and sample sd, the gain, the spread of the difference
+    (sqrt(sd_san^2 + sd_base^2)) and whether the gain stands (exceeds twice the spread)."""
+    out = {}
+    if 'san' not in best:
+        return out
+    for s in (TRAIN[0], TRAIN[-1]):
+        base = f'baseline_{s}'
+        if base not in best:
+            continue
+        cells = {}
+        for model, lr in (('san', best['san']['lr']), (base, best[base]['lr'])):
+            values = {seed: row[s] for seed, row in sorted(seed_rows.get((model, lr), {}).items()) if s in row}
+            cells[model] = dict(lr=lr, values=values, mean=mean(values.values()),
+                                sd=statistics.stdev(values.values()) if len(values) > 1 else None)
+        if all(c['sd'] is not None for c in cells.values()):
+            gain = cells['san']['mean'] - cells[base]['mean']
+            spread = math.sqrt(cells['san']['sd'] ** 2 + cells[base]['sd'] ** 2)
+            out[s] = dict(cells=cells, gain=gain, spread=spread, stands=gain > 2 * spread)
+    return out
+
+
 def merge_runs(runs: dict, previous: dict) -> dict:
     """``runs`` plus every (model, rate) of ``previous`` that ``runs`` lacks."""
     merged = {name: dict(per_lr) for name, per_lr in runs.items()}
@@ -188,7 +245,7 @@ def meta_stats(run: dict) -> dict | None:
     return summary
 
 
-def summarise(runs: dict, diagnostics: bool = True) -> dict:
+def summarise(runs: dict, diagnostics: bool = True, seed_rows: dict | None = None) -> dict:
     rates = sorted({lr for per_lr in runs.values() for lr in per_lr})
     out: dict = {'rates': rates, 'models': {}}
     for name, per_lr in runs.items():
@@ -238,6 +295,11 @@ def summarise(runs: dict, diagnostics: bool = True) -> dict:
                               rates_tried=sorted(runs[name]), bracket=found,
                               best_against_best=not unbracketed and len(base) == 5, unbracketed=unbracketed)
     out['best_vs_best'] = best
+    rows = {(name, lr): {0: run['proxy_row']} for name, per_lr in runs.items() for lr, run in per_lr.items()}
+    for key, per_seed in (seed_rows or {}).items():
+        for seed, row in per_seed.items():
+            rows.setdefault(key, {}).setdefault(seed, row)  # a sweep run (seed 0) wins over a carried one
+    out['seeds'] = seeds_at_best(best, rows)
     return out
 
 
@@ -350,6 +412,19 @@ def markdown(summary: dict, root: Path, arch: str = 'resnet18', notes: Path | No
                   f"the trained sizes: {'met' if all(v > 2 * STANDARD_ERROR for v in ahead.values()) else 'NOT met'} ("
                   + ', '.join(f'{s}: {_f(v, sign=True)}' for s, v in ahead.items())
                   + f"; mean {_f(mean(ahead.values()), sign=True)})."]
+    if summary.get('seeds'):
+        lines += ['', '## Seeds at the best rates', '',
+                  'The SAN (its best rate) against the baseline trained at S (its best rate), top-1 (%) at S per seed, mean '
+                  '± sample standard deviation. A gain stands where it exceeds twice the spread of the difference '
+                  '(sqrt(sd_SAN^2 + sd_baseline^2)).', '',
+                  '| S | SAN (lr, seeds: top-1) | baseline (lr, seeds: top-1) | gain | spread | stands |',
+                  '|---|---|---|---|---|---|']
+        for s, g in sorted(summary['seeds'].items(), key=lambda kv: -int(kv[0])):
+            cells = list(g['cells'].values())
+            text = [f"lr {c['lr']:g}, " + ' / '.join(f'{v:.2f}' for v in c['values'].values())
+                    + f" (seeds {'/'.join(map(str, c['values']))}): {c['mean']:.2f} ± {c['sd']:.2f}" for c in cells]
+            lines.append(f"| {s} | {text[0]} | {text[1]} | {g['gain']:+.2f} | {g['spread']:.2f} | "
+                         f"{'**yes**' if g['stands'] else 'no'} |")
     lines += ['', '## Do the meta learners work? (median over the 20 generated convs)', '',
               '`w_over_b` = |eps(S_max) W| / |B|; `kernel_change` = |k(64) - k(32)| / |k(64)|. The paper reports W and B '
               '"of the same order of magnitude" at ImageNet\'s eps = 0.3..0.7.', '',
@@ -371,6 +446,10 @@ def main(argv=None) -> None:
     p.add_argument('--previous', type=Path,
                    help="an earlier report's .json: its runs that ROOT lacks are carried over (named in the report)")
     p.add_argument('--no-diagnostics', action='store_true', help='skip loading checkpoints for the meta statistics')
+    p.add_argument('--seed-roots', nargs='+', type=Path, default=[],
+                   help='roots of seed runs (run.py --seed N --work-dir ROOT/lrX), for the seeds section')
+    p.add_argument('--previous-seeds', nargs='+', default=[], metavar='REPORT.json@LR',
+                   help="per-seed rows carried from a report.py --seeds report whose seeds ran at LR")
     p.add_argument('--arch', choices=sorted(ARCHS), default='resnet18', help="the runs' architecture (run.py --arch)")
     p.add_argument('--notes', type=Path, default=Path(__file__).resolve().parent / 'lr_sweep_notes.md',
                    help='analysis appended to the report (default: the ResNet-18 notes)')
@@ -381,7 +460,12 @@ def main(argv=None) -> None:
         runs = merge_runs(runs, load_previous(args.previous))
     if not runs:
         raise SystemExit(f'no finished run (eval.json + timing.json) under {root}/lr*/')
-    summary = summarise(runs, diagnostics=not args.no_diagnostics)
+    seed_rows = load_seed_rows(args.seed_roots)
+    for spec in args.previous_seeds:
+        for key, per_seed in load_previous_seeds(spec).items():
+            for seed, row in per_seed.items():
+                seed_rows.setdefault(key, {}).setdefault(seed, row)
+    summary = summarise(runs, diagnostics=not args.no_diagnostics, seed_rows=seed_rows)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix('.md').write_text(markdown(summary, root, args.arch, args.notes))

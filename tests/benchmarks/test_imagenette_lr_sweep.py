@@ -14,7 +14,7 @@ def lr_sweep(imagenette_scripts):
     return imagenette_scripts('lr_sweep')
 
 
-def write_run(root: Path, lr: float, name: str, value: float) -> None:
+def write_run(root: Path, lr: float, name: str, value: float, seed: int = 0) -> None:
     """A finished run whose proxy cells are all ``value`` (a baseline: its only row)."""
     folder = root / f'lr{lr:g}' / name
     folder.mkdir(parents=True)
@@ -24,7 +24,7 @@ def write_run(root: Path, lr: float, name: str, value: float) -> None:
         rows = {str(s): {str(t): value for t in TESTS} for s in TRAIN}
         proxy = {str(t): min(TRAIN, key=lambda s, t=t: (abs(s - t), -s)) for t in TESTS}
     (folder / 'eval.json').write_text(json.dumps(dict(rows=rows, proxy=proxy)))
-    (folder / 'timing.json').write_text(json.dumps(dict(epochs=15, train_wall_s=60.0)))
+    (folder / 'timing.json').write_text(json.dumps(dict(epochs=15, train_wall_s=60.0, seed=seed)))
 
 
 def test_report_picks_the_best_worst_case_and_compares_best_against_best(tmp_path, lr_sweep):
@@ -80,6 +80,38 @@ def test_a_best_rate_counts_only_with_a_worse_rate_tried_on_each_side(tmp_path, 
     md = out.with_suffix('.md').read_text()
     assert '## Best against best: every model' in md and 'Best against best? san: yes' in md
     assert 'Targets for `san` (best against best): SAN >= baseline at every training size: met' in md
+
+
+def test_seeds_at_each_models_best_rate_from_seed_roots_and_a_previous_report(tmp_path, lr_sweep):
+    main, seed1 = tmp_path / 'main', tmp_path / 'seed1'
+    for lr in (0.05, 0.1, 0.2):
+        for s in TRAIN:
+            write_run(main, lr, f'baseline_{s}', 70.0 + (lr == 0.1) + 2 * (s == 32 and lr == 0.2))
+        write_run(main, lr, 'san', 73.0 + (lr == 0.1))
+    # baseline_32's best rate is 0.2: its seeds there; the SAN and baseline_64 at 0.1
+    write_run(seed1, 0.2, 'baseline_32', 71.0, seed=1)
+    write_run(seed1, 0.1, 'baseline_64', 70.5, seed=1)
+    write_run(seed1, 0.1, 'san', 73.0, seed=1)
+    write_run(seed1, 0.05, 'san', 10.0, seed=1)  # another rate: not counted
+    previous = tmp_path / 'report.json'  # a report.py --seeds json (seeds 0 and 2 of the SAN at 0.1)
+    previous.write_text(json.dumps({'summary': {'seeds': {
+        'cells': {'san': {'64': {'values': [99.0, 75.0]}, '32': {'values': [99.0, 75.0]}}},
+        'runs': [{'model': 'san', 'seed': 0}, {'model': 'san', 'seed': 2}]}}}))
+    out = tmp_path / 'r'
+    lr_sweep.main(['--root', str(main), '--out', str(out), '--no-diagnostics', '--seed-roots', str(seed1),
+                   '--previous-seeds', f'{previous}@0.1'])
+    seeds = json.loads(out.with_suffix('.json').read_text())['seeds']
+    s64, s32 = seeds['64'], seeds['32']
+    assert s64['cells']['san']['values'] == {'0': 74.0, '1': 73.0, '2': 75.0}  # the sweep's seed 0 wins over 99
+    assert s64['cells']['baseline_64']['values'] == {'0': 71.0, '1': 70.5} and s64['cells']['baseline_64']['lr'] == 0.1
+    assert s32['cells']['baseline_32']['lr'] == 0.2 and s32['cells']['baseline_32']['values'] == {'0': 72.0, '1': 71.0}
+    assert s64['gain'] == pytest.approx(74.0 - 70.75)
+    spread = (1.0 ** 2 + 0.5 ** 2 / 2) ** 0.5  # sd of 73/74/75 is 1, of 71/70.5 is 0.354
+    assert s64['spread'] == pytest.approx(spread) and s64['stands'] == (s64['gain'] > 2 * spread)
+    md = out.with_suffix('.md').read_text()
+    assert '## Seeds at the best rates' in md and '| 32 | lr 0.1, 74.00 / 73.00 / 75.00 (seeds 0/1/2)' in md
+    with pytest.raises(SystemExit, match='REPORT.json@LR'):
+        lr_sweep.main(['--root', str(main), '--out', str(out), '--no-diagnostics', '--previous-seeds', str(previous)])
 
 
 def test_worst_case_uses_the_sizes_with_a_baseline_at_every_rate(tmp_path, lr_sweep):
