@@ -1,7 +1,7 @@
 """State dicts in the layout of the official SAN code (d-li14/SAN), with random weights.
 
-Written for the tests from the official model files' structure as described in the README's
-model-zoo section (not copied from them): generated convolutions are ``nn.Linear(1, n)``
+Written for the tests from the official model files' structure as described in docs/model_zoo.md
+(not copied from them): generated convolutions are ``nn.Linear(1, n)``
 meta learners (``<name>.weight`` ``(n, 1)``, ``<name>.bias`` ``(n,)``), batch norms are
 ``BatchNorm2dParallel`` (``<name>.bn_<i>.*``), shared layers are ``ModuleParallel``
 (``<name>.module.*``); the ResNet blocks also hold their dead ``downsample`` modules. Every

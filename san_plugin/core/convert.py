@@ -88,7 +88,7 @@ def convert(
     gain; the init of timm, torchvision and mmpretrain CNNs) and ``W = 0``, so the
     kernel generated at every training resolution has the usual init scale and the
     resolution dependence is learned. (PyTorch's default ``W, B ~ U(-1, 1)`` for a
-    ``Linear(1, n)`` meta learner makes kernels far larger than that; see the README.)
+    ``Linear(1, n)`` meta learner makes kernels far larger than that; see docs/convert.md.)
 
     Args:
         model: any ``nn.Module``; a timm or mmpretrain CNN, a backbone, a Sequential.

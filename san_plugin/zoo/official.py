@@ -111,7 +111,7 @@ def from_official(checkpoint: Checkpoint, arch: str) -> nn.Module:
     Its logits equal the official model's at each training resolution (224, 192, 160, 128,
     96 px; branch ``i`` of the official model is the ``i``-th of them), and like any SAN it runs
     other sizes by proxy inference. The official models expect inputs in [0, 1] (``ToTensor()``,
-    no mean/std; see the model-zoo section of the README).
+    no mean/std; see docs/model_zoo.md).
 
     Args:
         checkpoint: the official ``checkpoint.pth.tar`` (a path; read with ``weights_only=True``,

@@ -2,7 +2,7 @@
 
 ``tools/train.py`` then ``tools/test.py --resolution 176`` (ResNet-50), MMPretrain's own
 ``tools/train.py`` (ResNet-50) and ``tools/dist_train.sh ... 2`` (ResNet-18, two CPU processes),
-each as a subprocess, exactly as the README's ImageNet section shows them, with only the
+each as a subprocess, exactly as the ImageNet section of docs/training.md shows them, with only the
 ``--cfg-options`` of ``smoke_options`` added.
 """
 from __future__ import annotations
