@@ -47,20 +47,29 @@ STANDARD_ERROR = 0.7  # one model's top-1 on 3,925 images at ~70 %: sqrt(0.7 * 0
 
 
 def load_runs(root: Path) -> dict[str, dict[float, dict]]:
-    """``{model: {lr: {'proxy_row': ..., 'train_wall_s': ..., 'dir': Path}}}`` for every finished run."""
+    """``{model: {lr: {'proxy_row': ..., 'train_wall_s': ..., 'dir': Path}}}`` for every finished run.
+
+    ``root/lr<X>/`` holds work dirs (``<model>/`` with ``eval.json`` and ``timing.json``) or the
+    committed summaries ``run_summary.py`` writes (``<model>.json``).
+    """
     runs: dict[str, dict[float, dict]] = {}
     for lr_dir in sorted(root.glob('lr*')):
         try:
             lr = float(lr_dir.name[2:])
         except ValueError:
             continue
+        for summary in sorted(lr_dir.glob('*.json')):
+            record = json.loads(summary.read_text())
+            runs.setdefault(summary.stem, {})[lr] = dict(
+                proxy_row=proxy_row(record['eval']), train_wall_s=record.get('train_wall_s'), epochs=record['epochs'],
+                meta=record.get('meta'), seed=record.get('seed', 0), summary=summary)
         for model_dir in sorted(p for p in lr_dir.iterdir() if p.is_dir()):
             result, timing = model_dir / 'eval.json', model_dir / 'timing.json'
             if result.exists() and timing.exists():
                 timing = json.loads(timing.read_text())
                 runs.setdefault(model_dir.name, {})[lr] = dict(
                     proxy_row=proxy_row(json.loads(result.read_text())), train_wall_s=timing.get('train_wall_s'),
-                    epochs=timing['epochs'], dir=model_dir)
+                    epochs=timing['epochs'], seed=timing.get('seed', 0), dir=model_dir)
     return runs
 
 
@@ -90,8 +99,7 @@ def load_seed_rows(roots: list[Path]) -> dict[tuple[str, float], dict[int, dict[
     for root in roots:
         for name, per_lr in load_runs(Path(root)).items():
             for lr, run in per_lr.items():
-                seed = json.loads((run['dir'] / 'timing.json').read_text()).get('seed', 0)
-                rows.setdefault((name, lr), {})[int(seed)] = run['proxy_row']
+                rows.setdefault((name, lr), {})[int(run['seed'])] = run['proxy_row']
     return rows
 
 

@@ -158,3 +158,37 @@ def test_previous_that_is_not_a_report_is_an_error_naming_it(tmp_path, lr_sweep)
     write_run(tmp_path / 'runs', 0.1, 'san', 70.0)
     with pytest.raises(SystemExit, match='bad.json'):
         lr_sweep.main(['--root', str(tmp_path / 'runs'), '--previous', str(bad), '--out', str(tmp_path / 'x')])
+
+
+def test_run_summaries_carry_what_the_report_needs_and_it_regenerates_from_them(tmp_path, lr_sweep,
+                                                                               imagenette_scripts):
+    run_summary = imagenette_scripts('run_summary')
+    work = tmp_path / 'work'
+    for s in TRAIN:
+        write_run(work, 0.1, f'baseline_{s}', 70.0)
+    write_run(work, 0.1, 'san', 72.0)
+    san = work / 'lr0.1' / 'san'
+    (san / 'san_run_config.py').write_text("model = dict(type='SANClassifier')\n")
+    (san / '20261204_000000' / 'vis_data').mkdir(parents=True)
+    (san / '20261204_000000' / 'vis_data' / 'scalars.json').write_text('\n'.join(json.dumps(r) for r in [
+        {'epoch': 1, 'iter': 20, 'lr': 0.05, 'loss': 12.0, 'loss_ce_64': 2.0},
+        {'epoch': 1, 'iter': 40, 'lr': 0.1, 'loss': 10.0, 'loss_ce_64': 1.0},
+        {'epoch': 2, 'iter': 60, 'lr': 0.1, 'loss': 8.0, 'loss_ce_64': 0.5},
+        {'accuracy/top1': 50.0, 'step': 2}]) + '\n')
+    (san / '20261204_000000' / '20261204_000000.log').write_text(
+        'INFO - ok\nWARNING - SAN training is diverging: the cross-entropy at 32 px is 7.8\n')
+    summaries = tmp_path / 'summaries'
+    run_summary.main([str(work), str(summaries), '--arch', 'resnet18', '--code', 'commit abc'])
+    record = json.loads((summaries / 'lr0.1' / 'san.json').read_text())
+    assert record['epoch_losses'] == {'1': {'lr': pytest.approx(0.075), 'loss': 11.0, 'loss_ce_64': 1.5},
+                                      '2': {'lr': 0.1, 'loss': 8.0, 'loss_ce_64': 0.5}}
+    assert record['divergence'].endswith('the cross-entropy at 32 px is 7.8')
+    assert record['arch'] == 'resnet18' and record['code'] == 'commit abc' and record['config'].startswith('model =')
+    assert json.loads((summaries / 'lr0.1' / 'baseline_64.json').read_text())['divergence'] is None
+    for root, out in ((work, tmp_path / 'from_work'), (summaries, tmp_path / 'from_summaries')):
+        lr_sweep.main(['--root', str(root), '--out', str(out), '--no-diagnostics'])
+    from_work = json.loads((tmp_path / 'from_work.json').read_text())
+    assert json.loads((tmp_path / 'from_summaries.json').read_text()) == from_work
+    assert from_work['best_vs_best']['san']['mean_gain'] == pytest.approx(2.0)
+    with pytest.raises(SystemExit, match='no finished run'):
+        run_summary.main([str(tmp_path / 'empty'), str(summaries)])
