@@ -60,6 +60,8 @@ def load_runs(root: Path) -> dict[str, dict[float, dict]]:
             continue
         for summary in sorted(lr_dir.glob('*.json')):
             record = json.loads(summary.read_text())
+            if 'eval' not in record:  # run.py's run_meta.json beside the work dirs
+                continue
             runs.setdefault(summary.stem, {})[lr] = dict(
                 proxy_row=proxy_row(record['eval']), train_wall_s=record.get('train_wall_s'), epochs=record['epochs'],
                 meta=record.get('meta'), seed=record.get('seed', 0), summary=summary)
