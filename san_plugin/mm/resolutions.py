@@ -9,7 +9,8 @@ Derived from it, when ``SANRunner`` builds a runner (MMPretrain's tools and ours
 ``--cfg-options``), by :func:`apply_training_sizes`:
 
 * ``resolutions`` of every ``MultiResolution`` and ``MultiResolutionTest`` step of the
-  train, val and test loaders (a SAN);
+  train and val loaders (a SAN), and of the test loader's steps that state none (views the
+  test loader states are a test choice, e.g. ``tools/test.py --cascade``'s sizes, and are kept);
 * the ``scale`` of the train loader's ``RandomResizedCrop`` (a baseline);
 * the standard test crop of the val and test loaders: a ``ResizeEdge`` without ``scale``
   gets ``S / 0.875`` (rounded as the config's ``eval_resize`` says), a ``CenterCrop``
@@ -151,6 +152,8 @@ def apply_training_sizes(cfg: Config) -> None:
     for loader in LOADERS:
         for step, kind, path in _steps(cfg.get(loader), loader):
             if kind in LIST_STEPS and source == SAN_SOURCE:
+                if loader == 'test_dataloader' and step.get('resolutions') is not None:
+                    continue  # stated test views are a test choice (a cascade's sizes, a sweep)
                 fill_or_check(step, 'resolutions', sizes, f'{path}.resolutions', source)
             elif kind == 'RandomResizedCrop' and source == BASELINE_SOURCE and loader == 'train_dataloader':
                 fill_or_check(step, 'scale', sizes, f'{path}.scale', source, single=True)

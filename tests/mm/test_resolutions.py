@@ -106,3 +106,9 @@ def test_a_transform_without_resolutions_says_where_they_come_from():
     from mmpretrain.registry import TRANSFORMS
     with pytest.raises(ValueError, match=r"MultiResolution got no resolutions.*model.san.resolutions.*SANRunner"):
         TRANSFORMS.build(dict(type='MultiResolution'))
+
+
+def test_views_the_test_loader_states_are_kept_as_a_test_choice():
+    cfg = derived(IMAGENETTE_SAN, **{'test_dataloader.dataset.pipeline.1.resolutions': [64, 32]})
+    assert steps(cfg, 'test_dataloader')['MultiResolutionTest'].resolutions == [64, 32]
+    assert steps(cfg, 'val_dataloader')['MultiResolutionTest'].resolutions == [64, 56, 48, 40, 32]
