@@ -211,7 +211,7 @@ def train(name: str, args: argparse.Namespace) -> None:
 def train_in_process(cfg_path: Path, work: Path) -> None:
     """``tools/train.py CONFIG --work-dir WORK --no-validate`` without a new interpreter."""
     from mmengine.runner import Runner
-    from san_plugin.mm.engine.config import load_config
+    from san_plugin.mm.cli.config import load_config
     cfg = load_config(str(cfg_path), None, str(work))
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     Runner.from_cfg(cfg).train()

@@ -1,10 +1,11 @@
 """MMPretrain/mmengine glue for SAN. Load with ``custom_imports = dict(imports=['san_plugin.mm'])``.
 
 The SAN components (classifier, head, losses, transforms, preprocessor, metric, DDP
-wrapper) are registered into MMPretrain's and mmengine's registries when their modules
+wrapper, runner) are registered into MMPretrain's and mmengine's registries when their modules
 are imported. The fixes to the toolboxes that are not about SAN live in
 :mod:`san_plugin.mm.engine`; importing this package installs them with one call,
-:func:`~san_plugin.mm.engine.install_engine_fixes`.
+:func:`~san_plugin.mm.engine.install_engine_fixes`. What the command-line tools share
+(config reading, launchers, auto-resume) is :mod:`san_plugin.mm.cli`.
 
 Needs the ``[mm]`` extra: ``pip install "san_plugin[mm]"`` (mmengine, mmcv-lite, mmpretrain).
 """
@@ -20,19 +21,20 @@ except ImportError as error:
 from . import conv_kinds  # noqa: F401  (registers mmcv's Conv2dAdaptivePadding with the converter)
 from .classifier import NonFiniteLossError, SANClassifier
 from .engine import (BadImageError, CheckedCustomDataset, CPUAmpOptimWrapper, RandomStateHook, SafeLoadImageFromFile,
-                     SANRunner, install_engine_fixes)
+                     install_engine_fixes)
 from .head import SANClsHead
 from .losses import ScaleDistillationLoss
 from .metrics import ResolutionAccuracy
 from .preprocessor import SANDataPreprocessor
+from .runner import SANRunner
 from .transforms import MultiResolution, MultiResolutionTest
 from .wrappers import SANDistributedDataParallel
 
-install_engine_fixes()  # registered names (SafeLoadImageFromFile, SANRunner, ...), safe loads, atomic saves
+install_engine_fixes()  # registered names (SafeLoadImageFromFile, CPUAmpOptimWrapper, ...), safe loads, atomic saves
 
 __all__ = [  # the SAN components, then the engine components configs name (defined in san_plugin.mm.engine)
     'MultiResolution', 'MultiResolutionTest', 'NonFiniteLossError', 'ResolutionAccuracy', 'SANClassifier',
-    'SANClsHead', 'SANDataPreprocessor', 'SANDistributedDataParallel', 'ScaleDistillationLoss',
-    'BadImageError', 'CPUAmpOptimWrapper', 'CheckedCustomDataset', 'RandomStateHook', 'SANRunner',
+    'SANClsHead', 'SANDataPreprocessor', 'SANDistributedDataParallel', 'SANRunner', 'ScaleDistillationLoss',
+    'BadImageError', 'CPUAmpOptimWrapper', 'CheckedCustomDataset', 'RandomStateHook',
     'SafeLoadImageFromFile', 'install_engine_fixes',
 ]

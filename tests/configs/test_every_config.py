@@ -44,8 +44,8 @@ def test_configs_are_found():
 @pytest.mark.parametrize('path', CONFIGS, ids=lambda p: p.relative_to(REPO / 'configs').as_posix())
 def test_config_trains_one_epoch_and_validates(path: Path, data_roots, tmp_path):
     from mmengine.config import Config
-    from san_plugin.mm.engine.config import load_config
-    from san_plugin.mm.engine.runner import build_runner
+    from san_plugin.mm.cli.config import load_config
+    from san_plugin.mm.runner import build_runner
 
     layout = layout_of(Config.fromfile(str(path)))
     cfg = load_config(str(path))

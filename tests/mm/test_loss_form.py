@@ -9,7 +9,7 @@ from mmengine.config import DictAction
 from mmengine.runner import Runner
 
 from san_plugin.core.divergence import SANDivergenceWarning
-from san_plugin.mm.engine.config import load_config
+from san_plugin.mm.cli.config import load_config
 from demo_options import tiny_cfg_options
 from test_classifier import RESOLUTIONS, RecordingOptimWrapper, batch, build
 

@@ -1,5 +1,5 @@
-"""SANRunner: mmengine's Runner, able to start distributed training of a model whose state
-dict holds non-tensor entries (a SAN's metadata)."""
+"""SANRunner: mmengine's Runner, able to start distributed training of a SAN (whose state
+dict holds its metadata, a non-tensor entry), and the runner the tools build from a config."""
 from __future__ import annotations
 
 import torch
@@ -10,14 +10,15 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 
+@RUNNERS.register_module()
 class SANRunner(Runner):
     """mmengine's ``Runner``, broadcasting only the tensors of the initial state dict.
 
     After ``init_weights`` the Runner broadcasts every state-dict entry from rank 0;
     a SAN's state dict also holds its metadata (``san._extra_state``, a dict), which
     mmengine's ``broadcast`` refuses. This runner broadcasts the tensors only (the
-    metadata is the same on every rank: it comes from the config). Registered as
-    ``'SANRunner'`` by :func:`~san_plugin.mm.engine.install_engine_fixes`.
+    metadata is the same on every rank: it comes from the config). Registered in
+    mmengine's ``RUNNERS`` as ``'SANRunner'``, the ``runner_type`` of ``configs/_base_/default_runtime.py``.
 
     Example:
         >>> runner_type = 'SANRunner'  # in a config; tools/train.py uses it by default
