@@ -35,7 +35,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import cuda_sections as sections  # noqa: E402
 from cuda_models import amp_name  # noqa: E402
-from cuda_timing import CLOCK_NOTE  # noqa: E402
+from cuda_timing import CLOCK_NOTE, imports_frozen  # noqa: E402
 from loader_rate import loader_rate  # noqa: E402
 from perf_cuda_report import render  # noqa: E402
 
@@ -253,7 +253,8 @@ def main(argv: list[str] | None = None) -> int:
         write_atomically(json_path, json.dumps(results, indent=1, default=str))
         write_atomically(md_path, render(results))
 
-    run_sections(names, s, args.device, results, save)
+    with imports_frozen():
+        run_sections(names, s, args.device, results, save)
     save()
     print(f'[perf_cuda] wrote {md_path} and {json_path}', flush=True)
     failed = [n for n in names if n in results.get('errors', {})]
