@@ -1,6 +1,7 @@
 """Shared test set-up: every test starts from the same random state."""
 import gc
 import random
+import sys
 
 import pytest
 import torch
@@ -19,3 +20,9 @@ def pytest_collection_finish(session):
     are collected as before."""
     gc.collect()
     gc.freeze()
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """No fork server of ``script_runner`` outlives the session."""
+    if 'script_runner' in sys.modules:
+        sys.modules['script_runner'].stop_server()

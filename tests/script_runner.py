@@ -61,6 +61,8 @@ def _run_as_main(script: str, args: list[str], env: dict[str, str], cwd: str, st
     ``python SCRIPT ARGS``, then the script as ``__main__``. Its own session, as with
     ``start_new_session=True``: ``os.killpg(pid, ...)`` reaches it and whatever it starts."""
     os.setsid()
+    multiprocessing.set_start_method(None, force=True)  # the platform's default, not the server's
+    multiprocessing.current_process().name = 'MainProcess'
     os.environ.clear()
     os.environ.update(env)
     os.chdir(cwd)
@@ -78,6 +80,12 @@ def _run_as_main(script: str, args: list[str], env: dict[str, str], cwd: str, st
     finally:
         sys.stdout.flush()
         sys.stderr.flush()
+
+
+def stop_server() -> None:
+    """Stops the fork server of this process, if it runs, and waits for it (so that the CPU time of
+    the runs it forked counts in this process's children, as a ``subprocess``'s would)."""
+    forkserver._forkserver._stop()
 
 
 class ScriptProcess:
