@@ -10,8 +10,7 @@ from __future__ import annotations
 import gc
 import statistics
 import time
-from contextlib import contextmanager
-from typing import Callable, Iterator, Sequence
+from typing import Callable, Sequence
 
 import torch
 
@@ -22,22 +21,6 @@ CLOCK_NOTE = {
     'cpu': 'synchronised wall-clock medians (`time.perf_counter`), the variants alternating round by round '
            '(dry run on the CPU: no figure here is a GPU figure).',
 }
-
-
-@contextmanager
-def imports_frozen() -> Iterator[None]:
-    """Keeps what is imported so far out of the cyclic collector's walk (``gc.freeze``) until the end.
-
-    :func:`interleaved` and :func:`reset_peak` call ``gc.collect()`` before every sample; with
-    torch, timm and OpenMMLab loaded each call walked some 400k long-lived objects, half of the
-    CPU dry run's time. Objects created inside are collected as before; what is timed is unchanged.
-    """
-    gc.collect()
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
 
 
 def synchronize(device: str) -> None:
