@@ -28,6 +28,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import perf_report as report  # noqa: E402
 import perf_sections as sections  # noqa: E402
+from perf_common import libraries_out_of_the_collectors_way  # noqa: E402
 from perf_data import data_pipeline  # noqa: E402
 from perf_views import views_figure  # noqa: E402
 
@@ -306,7 +307,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> str:
-    args = parse_args(argv)
+    with libraries_out_of_the_collectors_way():
+        return _main(parse_args(argv), argv)
+
+
+def _main(args: argparse.Namespace, argv: list[str] | None) -> str:
     settings = Settings.quick() if args.quick else Settings()
     if args.models:
         settings.models = args.models

@@ -5,6 +5,7 @@ MMPretrain users load ``san_plugin.mm`` through ``custom_imports`` in their conf
 """
 from .core import (ConversionReport, MetaConv2d, PrivateBatchNorm2d, ScaleEncoding, bake, convert,
                    get_controller, san_resolution, scale_distillation_loss, set_mode)
+from .zoo import from_official  # the paper's released checkpoints (imports timm only when called)
 
 try:
     from . import timm  # noqa: F401  (registers san_* models and timm conv kinds)
@@ -14,5 +15,4 @@ except ImportError as error:  # timm is optional for the core
 
 __version__ = '0.1.0'
 __all__ = ['ConversionReport', 'MetaConv2d', 'PrivateBatchNorm2d', 'ScaleEncoding', 'bake', 'convert',
-           'get_controller', 'san_resolution', 'scale_distillation_loss', 'set_mode']
-from .zoo import from_official  # noqa: E402,F401  (the paper's released checkpoints)
+           'from_official', 'get_controller', 'san_resolution', 'scale_distillation_loss', 'set_mode']

@@ -20,8 +20,8 @@ from mmengine.runner import Runner
 
 from san_plugin.core import calibrate_bn, get_controller, interpolate_bn
 from san_plugin.mm.engine.atomic_save import atomic_save
-from san_plugin.mm.engine.config import load_config
-from san_plugin.mm.engine.launch import add_launch_args, init_launcher, parse_launch_args
+from san_plugin.mm.cli.config import load_config
+from san_plugin.mm.cli.launch import add_launch_args, init_launcher, parse_launch_args
 from san_plugin.mm.eval_pipeline import is_image_loader
 from san_plugin.mm.model_from_config import build_model
 

@@ -38,7 +38,7 @@ from san_plugin.evaluation import (NoOperatingPointError, cross_fit, deployed_gf
                                    model_fingerprint)
 from san_plugin.evaluation.topk import topk_correct
 from san_plugin.mm.cascade import cascade_probabilities
-from san_plugin.mm.engine.config import load_config
+from san_plugin.mm.cli.config import load_config
 from san_plugin.mm.model_from_config import build_model
 from san_plugin.mm.transforms import TEST_CROP_RATIO
 

@@ -21,7 +21,7 @@ from mmpretrain.registry import MODELS
 
 from san_plugin.core import find_controller
 from san_plugin.mm.engine.atomic_save import atomic_save
-from san_plugin.mm.engine.config import load_config
+from san_plugin.mm.cli.config import load_config
 from san_plugin.mm.engine.safe_load import CorruptCheckpointError, UnsafeCheckpointError, safe_load
 from san_plugin.mm.model_from_config import model_config
 from san_plugin.zoo import ARCHS, BASELINE_ARCHS, OFFICIAL_RESOLUTIONS, OfficialCheckpointError

@@ -20,8 +20,8 @@ import os
 from mmengine.dist import get_rank
 
 from san_plugin.evaluation import NoOperatingPointError, pick_operating_point, tta_views, write_sweep_report
-from san_plugin.mm.engine.config import load_config
-from san_plugin.mm.engine.launch import add_launch_args, init_launcher, parse_launch_args
+from san_plugin.mm.cli.config import load_config
+from san_plugin.mm.cli.launch import add_launch_args, init_launcher, parse_launch_args
 from san_plugin.mm.model_from_config import training_resolution
 from san_plugin.mm.sweep import sweep
 

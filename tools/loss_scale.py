@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import argparse
 
-from san_plugin.mm.engine.config import load_config
-from san_plugin.mm.engine.launch import add_launch_args, parse_launch_args
+from san_plugin.mm.cli.config import load_config
+from san_plugin.mm.cli.launch import add_launch_args, parse_launch_args
 from san_plugin.mm.loss_scale import measure_config, write_results
 
 

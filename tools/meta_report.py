@@ -13,8 +13,8 @@ from pathlib import Path
 
 from san_plugin.core import find_controller
 from san_plugin.core.meta_report import as_dict, as_markdown, meta_learner_stats
-from san_plugin.mm.engine.config import load_config
-from san_plugin.mm.engine.launch import add_launch_args, parse_launch_args
+from san_plugin.mm.cli.config import load_config
+from san_plugin.mm.cli.launch import add_launch_args, parse_launch_args
 from san_plugin.mm.model_from_config import build_model
 
 

@@ -20,9 +20,9 @@ import os
 
 from san_plugin.evaluation.cascade import Cascade, CascadeMismatchError
 from san_plugin.mm.cascade import set_cascade_test
-from san_plugin.mm.engine.config import load_config
-from san_plugin.mm.engine.launch import add_launch_args, parse_launch_args, setup_distributed
-from san_plugin.mm.engine.runner import build_runner
+from san_plugin.mm.cli.config import load_config
+from san_plugin.mm.cli.launch import add_launch_args, parse_launch_args, setup_distributed
+from san_plugin.mm.runner import build_runner
 from san_plugin.mm.eval_pipeline import set_model_resolution, set_multi_resolution_tta
 from san_plugin.mm.transforms import TEST_CROP_RATIO
 

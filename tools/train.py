@@ -12,10 +12,10 @@ from mmengine.runner.checkpoint import find_latest_checkpoint
 
 from san_plugin.mm.classifier import NonFiniteLossError
 from san_plugin.mm.engine.amp import use_amp
-from san_plugin.mm.engine.auto_resume import apply_auto_resume
-from san_plugin.mm.engine.config import load_config
-from san_plugin.mm.engine.launch import add_launch_args, parse_launch_args, setup_distributed
-from san_plugin.mm.engine.runner import build_runner
+from san_plugin.mm.cli.auto_resume import apply_auto_resume
+from san_plugin.mm.cli.config import load_config
+from san_plugin.mm.cli.launch import add_launch_args, parse_launch_args, setup_distributed
+from san_plugin.mm.runner import build_runner
 from san_plugin.mm.engine.watchdog_hook import explain_lost_ranks, use_dist_watchdog
 
 

@@ -10,7 +10,7 @@
 #
 # Steps (each timed; a failed step does not stop the next ones; the exit status is 1 if any failed):
 #   1 setup    install .whl/ into /tmp/site (if present), print versions and nvidia-smi
-#   2 tests    tests/gpu (every test on cpu and cuda), tests/mm/test_amp.py (its GPU test), tests/core, tests/timm
+#   2 tests    tests/gpu (every test on cpu and cuda), tests/mm/engine/test_cpu_amp.py (its GPU test), tests/core, tests/timm
 #   3 demo     configs/demo trained fp32, --amp (fp16 + GradScaler on a GPU) and by tools/dist_train.sh with
 #              one process (NCCL, SANDistributedDataParallel), same seed, side by side; loss-scale history
 #   4 perf     benchmarks/gpu/perf_cuda.py: FLOPs, training images/s, step ratios, peak memory, eval latency,
@@ -22,7 +22,8 @@
 # perf_cuda_dryrun_cpu.md/.json instead: a CPU run never produces perf_cuda.md).
 # Options: --device cuda|cpu (default cuda), --tiny (small sizes), --budget SECONDS (whole run; default
 # 420 on a GPU, 2400 for --tiny), --steps LIST (of tests,demo,perf,compile; default all: a rerun of some;
-# setup always runs). Env: OUT (default /tmp/san_gpu_check), PYTHON.
+# setup always runs). Env: OUT (default /tmp/san_gpu_check), PYTHON, PORT (of the demo's dist_train.sh run,
+# default 29517).
 set -uo pipefail
 
 DEVICE=cuda
@@ -150,8 +151,8 @@ start_demo_data() {
 
 # -- 2 tests --------------------------------------------------------------------------------------
 step_tests() {
-    local workers=8 paths=(tests/gpu tests/mm/test_amp.py tests/core tests/timm)
-    [ "$TINY" = 1 ] && workers=0 && paths=(tests/gpu tests/mm/test_amp.py)
+    local workers=8 paths=(tests/gpu tests/mm/engine/test_cpu_amp.py tests/core tests/timm)
+    [ "$TINY" = 1 ] && workers=0 && paths=(tests/gpu tests/mm/engine/test_cpu_amp.py)
     "$PYTHON" -m pytest -q -p no:cacheprovider -n "$workers" -rs --durations=10 \
         --junitxml="$OUT/tests_junit.xml" "${paths[@]}"
 }
@@ -179,7 +180,7 @@ step_demo() {
     "$PYTHON" tools/train.py "$config" --amp --work-dir "$WORK/amp" --cfg-options "${options[@]}" \
         > "$WORK/logs/amp.log" 2>&1 &
     pids+=($!); runs+=(amp)
-    PORT=29517 bash tools/dist_train.sh "$config" 1 --work-dir "$WORK/dist" --cfg-options "${options[@]}" \
+    PORT=${PORT:-29517} bash tools/dist_train.sh "$config" 1 --work-dir "$WORK/dist" --cfg-options "${options[@]}" \
         > "$WORK/logs/dist.log" 2>&1 &
     pids+=($!); runs+=(dist)
     for i in "${!pids[@]}"; do

@@ -262,9 +262,10 @@ def plain_model_gflops(cfg, sizes) -> dict[int, float]:
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     plain_cfg = copy.deepcopy(cfg)
     plain_cfg.model.san = None
-    if plain_cfg.model.get('data_preprocessor') is not None:  # FLOPs of the network: no views to make
-        plain_cfg.model.data_preprocessor.resize_on_device = False
-    plain = MODELS.build(model_config(plain_cfg)).eval()
+    plain_model = model_config(plain_cfg)
+    if plain_model.get('data_preprocessor') is not None:  # FLOPs of the network: no views to make
+        plain_model.data_preprocessor.resize_on_device = False
+    plain = MODELS.build(plain_model).eval()
     return {s: count_flops(plain, s) / 1e9 for s in sizes}
 
 

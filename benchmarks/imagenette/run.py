@@ -251,8 +251,8 @@ def train(name: str, args: argparse.Namespace) -> None:
 
 def train_in_process(cfg_path: Path, work: Path) -> None:
     """``tools/train.py CONFIG --work-dir WORK --no-validate`` without a new interpreter."""
-    from san_plugin.mm.engine.config import load_config
-    from san_plugin.mm.engine.runner import build_runner
+    from san_plugin.mm.cli.config import load_config
+    from san_plugin.mm.runner import build_runner
     cfg = load_config(str(cfg_path), None, str(work))
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     build_runner(cfg).train()  # SANRunner: derives the training sizes from the config's one statement

@@ -1,10 +1,11 @@
 """MMPretrain/mmengine glue for SAN. Load with ``custom_imports = dict(imports=['san_plugin.mm'])``.
 
 The SAN components (classifier, head, losses, transforms, preprocessor, metric, DDP
-wrapper) are registered into MMPretrain's and mmengine's registries when their modules
+wrapper, runner) are registered into MMPretrain's and mmengine's registries when their modules
 are imported. The fixes to the toolboxes that are not about SAN live in
 :mod:`san_plugin.mm.engine`; importing this package installs them with one call,
-:func:`~san_plugin.mm.engine.install_engine_fixes`.
+:func:`~san_plugin.mm.engine.install_engine_fixes`. What the command-line tools share
+(config reading, launchers, auto-resume) is :mod:`san_plugin.mm.cli`.
 
 Needs the ``[mm]`` extra: ``pip install "san_plugin[mm]"`` (mmengine, mmcv-lite, mmpretrain).
 """
@@ -21,22 +22,23 @@ from . import conv_kinds  # noqa: F401  (registers mmcv's Conv2dAdaptivePadding 
 from .cascade import CascadeCost, SANCascadeClassifier
 from .classifier import NonFiniteLossError, SANClassifier
 from .engine import (BadImageError, CheckedCustomDataset, CPUAmpOptimWrapper, RandomStateHook, SafeLoadImageFromFile,
-                     SANRunner, install_engine_fixes)
+                     install_engine_fixes)
 from .head import SANClsHead
 from .losses import ScaleDistillationLoss
 from .metrics import ResolutionAccuracy
 from .preprocessor import SANDataPreprocessor
 from .resolutions import ConflictingResolutionsError, apply_training_sizes
+from .runner import SANRunner
 from .transforms import MultiResolution, MultiResolutionTest
 from .wrappers import SANDistributedDataParallel
 
-install_engine_fixes()  # registered names (SafeLoadImageFromFile, SANRunner, ...), safe loads, atomic saves
+install_engine_fixes()  # registered names (SafeLoadImageFromFile, CPUAmpOptimWrapper, ...), safe loads, atomic saves
 SANRunner.add_config_step(apply_training_sizes)  # every training-size setting from the config's one statement
 
 __all__ = [  # the SAN components, then the engine components configs name (defined in san_plugin.mm.engine)
-    'CascadeCost', 'SANCascadeClassifier', 'MultiResolution', 'MultiResolutionTest', 'NonFiniteLossError', 'ResolutionAccuracy', 'SANClassifier',
-    'SANClsHead', 'SANDataPreprocessor', 'SANDistributedDataParallel', 'ScaleDistillationLoss',
-    'ConflictingResolutionsError', 'apply_training_sizes',
-    'BadImageError', 'CPUAmpOptimWrapper', 'CheckedCustomDataset', 'RandomStateHook', 'SANRunner',
+    'CascadeCost', 'SANCascadeClassifier', 'MultiResolution', 'MultiResolutionTest', 'NonFiniteLossError',
+    'ResolutionAccuracy', 'SANClassifier', 'SANClsHead', 'SANDataPreprocessor', 'SANDistributedDataParallel',
+    'SANRunner', 'ScaleDistillationLoss', 'ConflictingResolutionsError', 'apply_training_sizes',
+    'BadImageError', 'CPUAmpOptimWrapper', 'CheckedCustomDataset', 'RandomStateHook',
     'SafeLoadImageFromFile', 'install_engine_fixes',
 ]

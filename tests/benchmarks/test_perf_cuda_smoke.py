@@ -14,15 +14,16 @@ from pathlib import Path
 
 import pytest
 
+from script_runner import run_script
+
 ROOT = Path(__file__).resolve().parents[2]
 GPU_BENCH = ROOT / 'benchmarks' / 'gpu'
 sys.path.insert(0, str(GPU_BENCH))
 
 
 def run_perf(*args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
-    return subprocess.run([sys.executable, str(GPU_BENCH / 'perf_cuda.py'), *args], capture_output=True, text=True,
-                          env=env, cwd=ROOT, timeout=900)
+    """``python benchmarks/gpu/perf_cuda.py ARGS`` in a process of its own (forked from a warm interpreter)."""
+    return run_script(GPU_BENCH / 'perf_cuda.py', args, {**os.environ, 'OMP_NUM_THREADS': '1'}, ROOT, timeout=900)
 
 
 def test_cpu_dry_run_measures_every_default_section_and_merges(tmp_path: Path):

@@ -12,10 +12,17 @@ import sys
 from pathlib import Path
 
 from image_layouts import write_image_folder
+from script_runner import run_script
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / 'benchmarks'))
 from perf_report import SECTIONS  # noqa: E402
+
+
+def run_perf(*args: str) -> subprocess.CompletedProcess:
+    """``python benchmarks/perf.py ARGS`` in a process of its own (forked from a warm interpreter)."""
+    return run_script(ROOT / 'benchmarks' / 'perf.py', args, {**os.environ, 'OMP_NUM_THREADS': '1'}, ROOT,
+                      timeout=1200)  # a hang guard: about 75 s of CPU, far longer on a loaded machine
 
 
 def tiny_imagenet_layout(root: Path, classes: int = 2, per_class: int = 8, size: int = 72) -> Path:
@@ -27,10 +34,7 @@ def tiny_imagenet_layout(root: Path, classes: int = 2, per_class: int = 8, size:
 def test_quick_run_writes_every_section(tmp_path: Path):
     data = tiny_imagenet_layout(tmp_path / 'data')
     out = tmp_path / 'out'
-    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
-    proc = subprocess.run([sys.executable, str(ROOT / 'benchmarks' / 'perf.py'), '--quick', '--threads', '1',
-                           '--out', str(out), '--data', str(data)], capture_output=True, text=True, env=env,
-                          cwd=ROOT, timeout=600)
+    proc = run_perf('--quick', '--threads', '1', '--out', str(out), '--data', str(data))
     assert proc.returncode == 0, proc.stderr[-4000:]
     report = (out / 'perf_cpu.md').read_text()
     for heading in ('## Summary',) + SECTIONS:
@@ -74,9 +78,7 @@ def run_only(out: Path, *args: str) -> tuple[dict, dict]:
     out.mkdir()
     committed = ROOT / 'benchmarks' / 'results' / 'perf_cpu.json'
     (out / 'perf_cpu.json').write_text(committed.read_text())
-    env = {**os.environ, 'OMP_NUM_THREADS': '1'}
-    proc = subprocess.run([sys.executable, str(ROOT / 'benchmarks' / 'perf.py'), '--quick', '--threads', '1', *args,
-                           '--out', str(out)], capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+    proc = run_perf('--quick', '--threads', '1', *args, '--out', str(out))
     assert proc.returncode == 0, proc.stderr[-4000:]
     return json.loads(committed.read_text()), json.loads((out / 'perf_cpu.json').read_text())
 

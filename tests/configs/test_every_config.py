@@ -106,8 +106,8 @@ def view_sizes(runner, loader: str) -> list[int]:
 @pytest.mark.parametrize('path', CONFIGS, ids=config_id)
 def test_config_with_its_sizes_overridden_trains_one_epoch_validates_and_tests_at_them(path: Path, data_roots,
                                                                                        tmp_path):
-    from san_plugin.mm.engine.config import load_config
-    from san_plugin.mm.engine.runner import build_runner
+    from san_plugin.mm.cli.config import load_config
+    from san_plugin.mm.runner import build_runner
 
     shipped = Config.fromfile(str(path))
     cfg = load_config(str(path), override_of(shipped))

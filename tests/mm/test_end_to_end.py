@@ -1,10 +1,8 @@
-"""tools/train.py and tools/test.py as subprocesses, and MMPretrain's own train.py, on a tiny dataset."""
+"""tools/train.py and tools/test.py each in a process of its own, and MMPretrain's own train.py, on a tiny dataset."""
 from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import mmpretrain
@@ -13,6 +11,7 @@ import torch
 
 from san_plugin.mm.engine.safe_load import safe_load
 from demo_options import tiny_cfg_options
+from script_runner import run_script
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / 'configs' / 'demo' / 'san_resnet18_demo.py'
@@ -20,8 +19,9 @@ pytestmark = pytest.mark.slow
 
 
 def run(args: list[str], cwd: Path = ROOT) -> str:
+    """``python SCRIPT ARGS`` in a process of its own (forked from a warm interpreter: ``script_runner``)."""
     env = dict(os.environ, OMP_NUM_THREADS='1', PYTHONPATH=str(ROOT))
-    done = subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True, timeout=600)
+    done = run_script(args[0], args[1:], env, cwd, timeout=600)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     return done.stdout + done.stderr
 

@@ -6,7 +6,7 @@ from pathlib import Path
 import torch
 from mmpretrain.registry import MODELS
 
-from san_plugin.mm.engine.config import load_config
+from san_plugin.mm.cli.config import load_config
 from san_plugin.mm.model_from_config import model_config, training_resolution
 
 ROOT = Path(__file__).resolve().parents[2]

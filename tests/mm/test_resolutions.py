@@ -9,7 +9,7 @@ from mmengine.config import Config
 from mmpretrain.registry import MODELS
 
 import san_plugin.mm  # noqa: F401  (registers the SAN components and the SANRunner config step)
-from san_plugin.mm.engine.runner import SANRunner
+from san_plugin.mm.runner import SANRunner
 from san_plugin.mm.resolutions import ConflictingResolutionsError, apply_training_sizes, training_sizes
 
 CONFIGS = Path(__file__).resolve().parents[2] / 'configs'

@@ -13,7 +13,7 @@ from mmpretrain.registry import MODELS
 
 from image_layouts import write_image_folder
 from san_plugin.evaluation.topk import topk_correct
-from san_plugin.mm.engine.config import load_config
+from san_plugin.mm.cli.config import load_config
 from san_plugin.mm.eval_pipeline import set_model_resolution, set_multi_view_test
 from san_plugin.mm.model_from_config import model_config
 from san_plugin.mm.tta_sweep import evaluate_tta, view_probabilities, view_sizes

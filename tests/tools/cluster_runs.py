@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from image_layouts import write_image_folder
+from script_runner import ScriptProcess
 from san_tools_helpers import IMAGE_FOLDER, REPO, free_port, tool_env, write_config
 
 RUN_TIMEOUT_S = 300
@@ -29,14 +30,17 @@ DETERMINISTIC = "sync_bn = 'torch'\n"
 """With the center-crop pipeline: 2 processes x 2 images equal 1 process x 4 images up to float rounding."""
 
 
-def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
-    """Starts ``command`` in the repo, in its own session, stdout and stderr to ``log``."""
+def start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen | ScriptProcess:
+    """Starts ``command`` in the repo, in its own session, stdout and stderr to ``log`` (``python
+    SCRIPT ...`` forked from the warm interpreter of ``script_runner``)."""
     with open(log, 'w') as out:
+        if command[0] == sys.executable:
+            return ScriptProcess(command[1], command[2:], env, REPO, log, log)
         return subprocess.Popen(command, cwd=REPO, env=env, stdout=out, stderr=subprocess.STDOUT,
                                 start_new_session=True)
 
 
-def stop_all(procs: list[subprocess.Popen]) -> None:
+def stop_all(procs: list[subprocess.Popen | ScriptProcess]) -> None:
     """SIGKILLs every process group still running (a stopped process dies too)."""
     for proc in procs:
         if proc.poll() is None:
@@ -47,7 +51,7 @@ def stop_all(procs: list[subprocess.Popen]) -> None:
             proc.wait()
 
 
-def wait_all(procs: list[subprocess.Popen], timeout: float = RUN_TIMEOUT_S) -> list[int]:
+def wait_all(procs: list[subprocess.Popen | ScriptProcess], timeout: float = RUN_TIMEOUT_S) -> list[int]:
     """Exit codes; raises ``TimeoutError`` (after killing them) if any runs past ``timeout``."""
     deadline = time.monotonic() + timeout
     try:
@@ -65,7 +69,7 @@ def rank_env(rank: int, world_size: int, port: int, **extra: str) -> dict[str, s
                 LOCAL_WORLD_SIZE=str(world_size), MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port), **extra)
 
 
-def start_ranks(config: Path, work_dir: Path, logs: Path, world_size: int = 2, *args: str) -> list[subprocess.Popen]:
+def start_ranks(config: Path, work_dir: Path, logs: Path, world_size: int = 2, *args: str) -> list[ScriptProcess]:
     """``tools/train.py --launcher pytorch`` once per rank, as torchrun would start them (no agent)."""
     port = free_port()
     logs.mkdir(parents=True, exist_ok=True)

@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from script_runner import run_script
+
 REPO = Path(__file__).resolve().parents[2]
 HERE = Path(__file__).resolve().parent
 DEMO_CONFIG = REPO / 'configs' / 'demo' / 'san_resnet18_demo.py'
@@ -92,14 +94,17 @@ def free_port() -> int:
 
 
 def run_tool(*args: str, check: bool = True, timeout: float = 300) -> subprocess.CompletedProcess:
-    """Runs ``python tools/<script> ...`` (or ``bash tools/<script>.sh``, on a free port) in the repo."""
+    """Runs ``python tools/<script> ...`` (forked from a warm interpreter: ``script_runner``) or
+    ``bash tools/<script>.sh`` (a subprocess, on a free port) in the repo."""
     script = str(REPO / 'tools' / args[0])
-    command = (['bash', script] if script.endswith('.sh') else [sys.executable, script]) + list(args[1:])
     env = tool_env()
     if script.endswith('.sh'):  # parallel test workers and other users must not share torchrun's port
         env.update(PORT=str(free_port()), PYTHON=sys.executable)
-    result = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout)
+        result = subprocess.run(['bash', script, *args[1:]], cwd=REPO, env=env, capture_output=True, text=True,
+                                timeout=timeout)
+    else:
+        result = run_script(script, args[1:], env, REPO, timeout)
     if check and result.returncode != 0:
-        raise AssertionError(f'{" ".join(command)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n'
+        raise AssertionError(f'{" ".join(result.args)} failed ({result.returncode}):\n{result.stdout[-3000:]}\n'
                              f'{result.stderr[-6000:]}')
     return result

@@ -22,7 +22,7 @@ from san_plugin.evaluation import Cascade, CascadeMismatchError, cross_fit, depl
 from san_plugin.evaluation.cascade_runtime import CascadeBundle, center_crop
 from san_plugin.evaluation.fingerprint import model_fingerprint
 from san_plugin.mm.cascade import cascade_probabilities, set_cascade_test
-from san_plugin.mm.engine.config import load_config
+from san_plugin.mm.cli.config import load_config
 from san_plugin.mm.eval_pipeline import set_model_resolution
 from san_plugin.mm.model_from_config import build_model, model_config
 from san_tools_helpers import REPO, run_tool, write_config

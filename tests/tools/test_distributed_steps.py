@@ -2,15 +2,14 @@
 gradient accumulation."""
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
 
 from san_tools_helpers import REPO, free_port, run_tool, tool_env, write_config
+from script_runner import ScriptProcess
 
 pytestmark = pytest.mark.slow
 
@@ -22,19 +21,21 @@ TIMEOUT_S = 240
 def launch_ranks(config: Path, work_dir: Path, world_size: int = 2) -> list[subprocess.CompletedProcess]:
     """Runs tools/train.py once per rank (its own process, exit code and stderr), as torchrun would."""
     port = free_port()
+    logs = work_dir.parent / 'rank_logs'
+    logs.mkdir(parents=True, exist_ok=True)
     procs = []
     for rank in range(world_size):
         env = dict(tool_env(), RANK=str(rank), LOCAL_RANK=str(rank), WORLD_SIZE=str(world_size),
                    LOCAL_WORLD_SIZE=str(world_size), MASTER_ADDR='127.0.0.1', MASTER_PORT=str(port))
-        procs.append(subprocess.Popen(
-            [sys.executable, str(REPO / 'tools' / 'train.py'), str(config), '--launcher', 'pytorch',
-             '--work-dir', str(work_dir)], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True))
+        procs.append(ScriptProcess(REPO / 'tools' / 'train.py', [str(config), '--launcher', 'pytorch', '--work-dir',
+                                                                   str(work_dir)], env, REPO,
+                                   logs / f'rank{rank}.out', logs / f'rank{rank}.err'))
     results = []
     try:
-        for proc in procs:
-            out, err = proc.communicate(timeout=TIMEOUT_S)  # raises TimeoutExpired if a rank hangs
-            results.append(subprocess.CompletedProcess(proc.args, proc.returncode, out, err))
+        for rank, proc in enumerate(procs):
+            proc.wait(timeout=TIMEOUT_S)  # raises TimeoutExpired if a rank hangs
+            results.append(subprocess.CompletedProcess(proc.args, proc.returncode, (logs / f'rank{rank}.out').read_text(),
+                                                       (logs / f'rank{rank}.err').read_text()))
     finally:
         for proc in procs:
             if proc.poll() is None:

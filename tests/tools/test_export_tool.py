@@ -8,7 +8,7 @@ import torch
 from mmengine.registry import init_default_scope
 from mmpretrain.registry import MODELS
 
-from san_plugin.mm.engine.config import load_config
+from san_plugin.mm.cli.config import load_config
 from san_plugin.mm.model_from_config import model_config
 from san_tools_helpers import run_tool, write_config
 from tiny_models import randomise_san_

@@ -10,7 +10,7 @@ from mmengine.registry import init_default_scope
 from mmpretrain.registry import MODELS
 
 from san_plugin.core import find_controller
-from san_plugin.mm.engine.config import load_config
+from san_plugin.mm.cli.config import load_config
 from san_plugin.mm.model_from_config import model_config
 from san_tools_helpers import REPO, run_tool
 from smoke_options import as_cli, smoke_options

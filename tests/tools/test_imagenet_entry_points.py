@@ -2,14 +2,12 @@
 
 ``tools/train.py`` then ``tools/test.py --resolution 176`` (ResNet-50), MMPretrain's own
 ``tools/train.py`` (ResNet-50) and ``tools/dist_train.sh ... 2`` (ResNet-18, two CPU processes),
-each as a subprocess, exactly as the ImageNet section of docs/training.md shows them, with only the
+each in a process of its own (``python`` scripts forked from a warm interpreter: ``script_runner``), exactly as the ImageNet section of docs/training.md shows them, with only the
 ``--cfg-options`` of ``smoke_options`` added.
 """
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import mmpretrain
@@ -18,6 +16,7 @@ from mmengine.config import Config
 
 from image_layouts import write_imagenet
 from san_tools_helpers import REPO, run_tool, tool_env
+from script_runner import run_script
 from smoke_options import as_cli, smoke_options
 
 R50 = REPO / 'configs' / 'san_resnet50_imagenet.py'
@@ -56,8 +55,8 @@ def test_mmpretrain_own_train_py(imagenet, tmp_path):
     if not stock.exists():
         pytest.skip('this mmpretrain install ships no tools/train.py')
     work = tmp_path / 'stock'
-    done = subprocess.run([sys.executable, str(stock), str(R50), '--work-dir', str(work), *options(R50, imagenet)],
-                          cwd=tmp_path, env=tool_env(), capture_output=True, text=True, timeout=900)
+    done = run_script(stock, [str(R50), '--work-dir', str(work), *options(R50, imagenet)], tool_env(), tmp_path,
+                      timeout=900)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert (work / 'epoch_1.pth').exists()
     assert 0 <= mean_top1(done.stdout + done.stderr) <= 100

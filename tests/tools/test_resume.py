@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -12,6 +10,7 @@ import pytest
 import torch
 
 from san_tools_helpers import REPO, run_tool, tool_env, write_config
+from script_runner import ScriptProcess
 from san_plugin.mm.engine.safe_load import safe_load
 
 pytestmark = pytest.mark.slow
@@ -65,9 +64,8 @@ def test_self_killed_run_resumes_from_latest_to_identical_state(image_folder, tm
 def test_externally_killed_run_resumes_from_path(image_folder, tmp_path, reference):
     work, marker = tmp_path / 'work', tmp_path / 'reached'
     config = crash_config(tmp_path / 'crash.py', image_folder, at_iter=4, action='wait', marker=str(marker))
-    process = subprocess.Popen([sys.executable, str(REPO / 'tools' / 'train.py'), str(config), '--work-dir',
-                                str(work)], cwd=REPO, env=tool_env(), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+    process = ScriptProcess(REPO / 'tools' / 'train.py', [str(config), '--work-dir', str(work)], tool_env(), REPO,
+                            os.devnull, os.devnull)
     try:
         while not marker.exists():  # the run waits there, after writing iter_4.pth, until killed
             assert process.poll() is None, 'the run ended before reaching iteration 4'

@@ -1,5 +1,9 @@
 """Fixes to mmengine, mmcv and mmpretrain that are not about SAN, one per module.
 
+Every module here would serve any MMPretrain model: none imports the SAN (a test reads their
+imports). The SAN's own runner is :mod:`san_plugin.mm.runner`; the tools' argument handling,
+config reading and launcher set-up are :mod:`san_plugin.mm.cli`.
+
 =====================  =====================================================================
 ``safe_load``          checkpoints load with ``weights_only=True`` and a narrow allowlist
                        (mmengine 0.10.7 + torch >= 2.6 cannot resume otherwise)
@@ -9,23 +13,19 @@
 ``sync_bn``            ``CPUSyncBatchNorm``: synchronised batch norm over gloo (no GPU)
 ``amp``                ``CPUAmpOptimWrapper`` (bf16 autocast without a GPU) and ``use_amp``
 ``random_state``       ``RandomStateHook``: a resumed epoch-based run draws the same augmentations
-``runner``             ``SANRunner``: broadcasts only the tensors of a state dict
 ``strict_pretrained``  ``StrictPretrained`` init: a checkpoint that does not fit is an error, not a warning
-``launch``, ``config`` what the tools share with MMPretrain's: arguments, gloo and Slurm set-up, config
 ``watchdog``           ``PeerWatchdog``: store heartbeats name a rank that died or stalled
 ``watchdog_hook``      ``DistWatchdogHook``: runs it in distributed training, stops the run in bounded time
-``auto_resume``        ``apply_auto_resume``: a (re)started run resumes if its work dir holds a checkpoint
 =====================  =====================================================================
 
 Importing these modules changes nothing global. :func:`install_engine_fixes` does it
 all, in one explicit call: it registers the components under the names configs use and
 installs the safe loader and the atomic writer into mmengine. ``import san_plugin.mm``
 (what a config's ``custom_imports = dict(imports=['san_plugin.mm'])`` runs) calls it.
-Nothing here imports the SAN itself.
 """
 from __future__ import annotations
 
-from mmengine.registry import HOOKS, OPTIM_WRAPPERS, RUNNERS, WEIGHT_INITIALIZERS
+from mmengine.registry import HOOKS, OPTIM_WRAPPERS, WEIGHT_INITIALIZERS
 from mmpretrain.registry import DATASETS, TRANSFORMS
 
 from .amp import CPUAmpOptimWrapper
@@ -33,14 +33,12 @@ from .atomic_save import install_atomic_checkpoint_saving
 from .checked_dataset import CheckedCustomDataset
 from .load_image import BadImageError, SafeLoadImageFromFile
 from .random_state import RandomStateHook
-from .runner import SANRunner
 from .safe_load import register_safe_checkpoint_loader
 from .strict_pretrained import StrictPretrainedInit
 from .watchdog_hook import DistWatchdogHook
 
 REGISTERED = ((TRANSFORMS, SafeLoadImageFromFile), (DATASETS, CheckedCustomDataset),
-              (OPTIM_WRAPPERS, CPUAmpOptimWrapper), (HOOKS, RandomStateHook), (RUNNERS, SANRunner),
-              (HOOKS, DistWatchdogHook))
+              (OPTIM_WRAPPERS, CPUAmpOptimWrapper), (HOOKS, RandomStateHook), (HOOKS, DistWatchdogHook))
 """``(registry, class)`` of every component :func:`install_engine_fixes` registers under its class name."""
 
 
@@ -49,8 +47,7 @@ def install_engine_fixes() -> None:
 
     * ``SafeLoadImageFromFile`` (mmpretrain ``TRANSFORMS``), ``CheckedCustomDataset``
       (``DATASETS``), ``CPUAmpOptimWrapper`` (mmengine ``OPTIM_WRAPPERS``),
-      ``RandomStateHook`` and ``DistWatchdogHook`` (``HOOKS``) and ``SANRunner`` (``RUNNERS``), under
-      their class names;
+      ``RandomStateHook`` and ``DistWatchdogHook`` (``HOOKS``), under their class names;
     * ``StrictPretrained`` (mmengine ``WEIGHT_INITIALIZERS``, :class:`StrictPretrainedInit`);
     * local checkpoints load through :func:`~san_plugin.mm.engine.safe_load.safe_load`
       (``register_safe_checkpoint_loader``);
@@ -69,5 +66,4 @@ def install_engine_fixes() -> None:
 
 
 __all__ = ['BadImageError', 'CPUAmpOptimWrapper', 'CheckedCustomDataset', 'DistWatchdogHook', 'REGISTERED',
-           'RandomStateHook',
-           'SANRunner', 'SafeLoadImageFromFile', 'install_engine_fixes']
+           'RandomStateHook', 'SafeLoadImageFromFile', 'install_engine_fixes']

@@ -24,7 +24,7 @@ def test_every_component_is_registered_under_its_class_name_idempotently():
     for registry, component in engine.REGISTERED:
         assert registry.get(component.__name__) is component, (registry.name, component.__name__)
     assert {c.__name__ for _, c in engine.REGISTERED} == {
-        'SafeLoadImageFromFile', 'CheckedCustomDataset', 'CPUAmpOptimWrapper', 'RandomStateHook', 'SANRunner',
+        'SafeLoadImageFromFile', 'CheckedCustomDataset', 'CPUAmpOptimWrapper', 'RandomStateHook',
         'DistWatchdogHook'}
     assert CheckpointLoader._get_checkpoint_loader('work_dirs/x.pth') is load_from_safe_local
     assert backends['local'] is AtomicLocalBackend

@@ -1,5 +1,6 @@
-"""SANRunner: mmengine's Runner, able to start distributed training of a model whose state
-dict holds non-tensor entries (a SAN's metadata), and preparing its config in registered steps."""
+"""SANRunner: mmengine's Runner, able to start distributed training of a SAN (whose state
+dict holds its metadata, a non-tensor entry), preparing its config in registered steps, and the
+runner the tools build from a config."""
 from __future__ import annotations
 
 import copy
@@ -13,14 +14,15 @@ from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
 
+@RUNNERS.register_module()
 class SANRunner(Runner):
     """mmengine's ``Runner``, broadcasting only the tensors of the initial state dict.
 
     After ``init_weights`` the Runner broadcasts every state-dict entry from rank 0;
     a SAN's state dict also holds its metadata (``san._extra_state``, a dict), which
     mmengine's ``broadcast`` refuses. This runner broadcasts the tensors only (the
-    metadata is the same on every rank: it comes from the config). Registered as
-    ``'SANRunner'`` by :func:`~san_plugin.mm.engine.install_engine_fixes`.
+    metadata is the same on every rank: it comes from the config). Registered in
+    mmengine's ``RUNNERS`` as ``'SANRunner'``, the ``runner_type`` of ``configs/_base_/default_runtime.py``.
 
     :meth:`from_cfg` (what MMPretrain's tools and ours call, through ``runner_type``) runs
     every function of :attr:`config_steps` on its copy of the config first, after

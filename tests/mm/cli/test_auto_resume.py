@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 from mmengine.config import Config
 
-from san_plugin.mm.engine.auto_resume import apply_auto_resume
+from san_plugin.mm.cli.auto_resume import apply_auto_resume
 
 
 def config(work_dir) -> Config:

@@ -9,7 +9,7 @@ import torch
 import torch.distributed as dist
 from mmengine.config import Config
 
-from san_plugin.mm.engine.launch import first_slurm_host, setup_distributed, slurm_environment
+from san_plugin.mm.cli.launch import first_slurm_host, setup_distributed, slurm_environment
 
 
 
