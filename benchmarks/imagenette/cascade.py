@@ -253,19 +253,16 @@ def measure(args) -> dict:
 
 
 def plain_model_gflops(cfg, sizes) -> dict[int, float]:
-    """GFLOPs of the unconverted architecture (what every baseline is) at each size."""
-    import copy
+    """GFLOPs of the unconverted architecture (what every baseline is: the SAN config's backbone and
+    neck with a linear head) at each size."""
     from mmengine.registry import init_default_scope
     from mmpretrain.registry import MODELS
     from san_plugin.evaluation import count_flops
-    from san_plugin.mm.model_from_config import model_config
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
-    plain_cfg = copy.deepcopy(cfg)
-    plain_cfg.model.san = None
-    plain_model = model_config(plain_cfg)
-    if plain_model.get('data_preprocessor') is not None:  # FLOPs of the network: no views to make
-        plain_model.data_preprocessor.resize_on_device = False
-    plain = MODELS.build(plain_model).eval()
+    head = cfg.model.head
+    plain = MODELS.build(dict(type='ImageClassifier', backbone=cfg.model.backbone, neck=cfg.model.get('neck'),
+                              head=dict(type='LinearClsHead', num_classes=head.num_classes,
+                                        in_channels=head.in_channels))).eval()
     return {s: count_flops(plain, s) / 1e9 for s in sizes}
 
 
