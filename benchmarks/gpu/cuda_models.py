@@ -14,15 +14,12 @@ make the smaller views on the device (``SANDataPreprocessor(resize_on_device=Tru
 """
 from __future__ import annotations
 
-import os
-import sys
 from typing import Sequence
 
 import torch
 from torch import nn
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from perf_common import MEAN, NUM_CLASSES, STD, timm_feature_width  # noqa: E402
+from benchmarks.perf_common import MEAN, NUM_CLASSES, STD, timm_feature_width
 
 VARIANTS = ('san', 'san_kept', 'shared', 'plain')
 

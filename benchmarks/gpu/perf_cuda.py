@@ -33,12 +33,11 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import cuda_sections as sections  # noqa: E402
-from cuda_models import amp_name  # noqa: E402
-from cuda_timing import CLOCK_NOTE  # noqa: E402
-from loader_rate import loader_rate  # noqa: E402
-from perf_cuda_report import render  # noqa: E402
+from benchmarks.gpu import cuda_sections as sections
+from benchmarks.gpu.cuda_models import amp_name
+from benchmarks.gpu.cuda_timing import CLOCK_NOTE
+from benchmarks.gpu.loader_rate import loader_rate
+from benchmarks.gpu.perf_cuda_report import render
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RESULTS = os.path.join(REPO, 'benchmarks', 'results')

@@ -293,6 +293,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == '__main__':
-    import sys
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     main()

@@ -16,7 +16,7 @@ import argparse
 import json
 from pathlib import Path
 
-from lr_sweep import TESTS, TRAIN, _f, proxy_row
+from benchmarks.imagenette.lr_sweep import TESTS, TRAIN, _f, proxy_row
 
 
 def load_run(folder: Path) -> dict:

@@ -25,11 +25,10 @@ import argparse
 import json
 import math
 import statistics
-import sys
 from pathlib import Path
 
-from report import TEST_RESOLUTIONS as TESTS
-from report import TRAIN_RESOLUTIONS as TRAIN
+from benchmarks.imagenette.report import TEST_RESOLUTIONS as TESTS
+from benchmarks.imagenette.report import TRAIN_RESOLUTIONS as TRAIN
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPES = {
@@ -243,7 +242,6 @@ def meta_stats(run: dict) -> dict | None:
     config = run['dir'] / f"{run['dir'].name}_run_config.py"
     if not (checkpoint.exists() and config.exists()):
         return None
-    sys.path.insert(0, str(REPO))
     from mmengine.config import Config
     from san_plugin.core import find_controller
     from san_plugin.core.meta_report import meta_learner_stats, summarize

@@ -378,7 +378,7 @@ def markdown(data: dict, summary: dict, tests, png: Path | None, notes: Path | N
     lines += [_rel(m['timing']['command']) for m in models.values() if m.get('timing')]
     lines += ['```']
     if summary.get('seeds'):
-        from seeds import seed_section
+        from benchmarks.imagenette.seeds import seed_section
         lines += [''] + seed_section(summary['seeds'])
     notes = HERE / NOTES.get(arch, 'notes.md') if notes is None else notes
     if notes.is_file():
@@ -394,7 +394,7 @@ def write_report(work_dir: str | Path, out: str | Path, test_resolutions=TEST_RE
     data = collect(work_dir)
     summary = summarise(data, tests)
     if seed_work_dirs:
-        from seeds import seed_statistics
+        from benchmarks.imagenette.seeds import seed_statistics
         summary['seeds'] = seed_statistics([Path(work_dir), *map(Path, seed_work_dirs)])
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

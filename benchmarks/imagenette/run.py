@@ -30,8 +30,6 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 CONFIGS = {
     'san': 'configs/imagenette/san_resnet18_imagenette.py',
@@ -118,12 +116,12 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def _combination(text: str) -> tuple[int, ...]:
-    from evaluate import parse_combination
+    from benchmarks.imagenette.evaluate import parse_combination
     return parse_combination(text)
 
 
 def tta_combinations(args: argparse.Namespace) -> list[tuple[int, ...]]:
-    from evaluate import DEFAULT_TTA
+    from benchmarks.imagenette.evaluate import DEFAULT_TTA
     return DEFAULT_TTA if args.tta is None else args.tta
 
 
@@ -259,7 +257,7 @@ def train_in_process(cfg_path: Path, work: Path) -> None:
 
 
 def evaluate(name: str, args: argparse.Namespace) -> None:
-    from evaluate import evaluate_checkpoint
+    from benchmarks.imagenette.evaluate import evaluate_checkpoint
     work = Path(args.work_dir) / name
     out = work / 'eval.json'
     if out.exists() and not args.force:
@@ -282,7 +280,7 @@ def evaluate(name: str, args: argparse.Namespace) -> None:
 
 def add_tta(name: str, args: argparse.Namespace) -> None:
     """The multi-resolution combinations an evaluated model's eval.json lacks (all with --force)."""
-    from evaluate import add_tta as add
+    from benchmarks.imagenette.evaluate import add_tta as add
     work = Path(args.work_dir) / name
     if not (work / 'eval.json').exists():
         print(f'[{name}] not evaluated, no multi-resolution testing', flush=True)
@@ -328,7 +326,7 @@ def main(argv=None) -> None:
 
 def report(args: argparse.Namespace) -> None:
     try:
-        from report import write_report
+        from benchmarks.imagenette.report import write_report
     except ImportError as error:  # report.py missing: the numbers stay in the work dir
         print(f'no report: {error}', flush=True)
         return

@@ -19,7 +19,7 @@ import math
 import statistics
 from pathlib import Path
 
-from lr_sweep import proxy_row
+from benchmarks.imagenette.lr_sweep import proxy_row
 
 MODELS = ('san', 'baseline_64', 'baseline_32')
 
@@ -89,7 +89,7 @@ def seed_section(stats: dict) -> list[str]:
     if stats.get('runs'):
         lines += ['', 'The runs (training wall time; runs shared the machine, so times compare loosely):', '',
                   '| model | seed | epochs | width | lr | train wall |', '|---|---|---|---|---|---|']
-        from report import _fmt_min
+        from benchmarks.imagenette.report import _fmt_min
         lines += [f"| {r['model']} | {r['seed']} | {r['epochs']} | {r['width']} | {r['lr']} | {_fmt_min(r['train_wall_s'])} |"
                   for r in stats['runs']]
         lines += ['', '```', *(r['command'] for r in stats['runs'] if r['command']), '```']
