@@ -29,6 +29,8 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks.imagenette.common import TEST_RESOLUTIONS, TRAIN_RESOLUTIONS
+
 REPO = Path(__file__).resolve().parents[2]
 
 CONFIGS = {
@@ -60,7 +62,7 @@ ARCH_CONFIGS = {
         'san_mean': 'configs/imagenette/san_mobilenetv2_imagenette_mean.py',
         'san_clip': 'configs/imagenette/san_mobilenetv2_imagenette_clip.py',
         'san_warmup5': 'configs/imagenette/san_mobilenetv2_imagenette_warmup5.py',
-        **{f'baseline_{s}': f'configs/imagenette/baseline_mobilenetv2_imagenette_{s}.py' for s in (64, 56, 48, 40, 32)},
+        **{f'baseline_{s}': f'configs/imagenette/baseline_mobilenetv2_imagenette_{s}.py' for s in TRAIN_RESOLUTIONS},
     },
 }
 FINETUNED = {'san_finetune': 'baseline_64'}  # model -> the run whose final checkpoint it starts from
@@ -70,7 +72,6 @@ ARCHS = {
     # --lr sets the rate here as for the ResNet runs.
     'mobilenetv2': "mmpretrain's MobileNetV2 (inverted residuals, 3x3/2 stem), weight decay 4e-5 (the paper's)",
 }
-TEST_RESOLUTIONS = (80, 72, 64, 56, 48, 44, 40, 36, 32, 24)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
