@@ -18,7 +18,7 @@ from san_plugin.core import bake, find_controller, san_resolution, set_mode
 from san_plugin.evaluation import (Cost, SweepResult, SweepRow, TTAEntry, count_flops, count_params,
                                    measure_latency)
 from san_plugin.evaluation.sweep_result import PROXY
-from .eval_loop import topk_percentages
+from .eval_loop import config_topk_percentages
 from .eval_pipeline import set_model_resolution
 from .model_from_config import build_model, training_resolution
 from .transforms import TEST_CROP_RATIO
@@ -56,8 +56,8 @@ def evaluate_rows(model, cfg: Config, test_resolutions: Sequence[int], *, rows: 
 
     results: dict[str, dict[int, tuple[float, float]]] = {label: {} for label in rows}
     for resolution in test_resolutions:
-        scores = topk_percentages(cfg, lambda c, r=resolution: set_model_resolution(c, r, crop_ratio), row_scores,
-                                  len(rows))
+        at_resolution = (lambda c, r=resolution: set_model_resolution(c, r, crop_ratio))
+        scores = config_topk_percentages(cfg, at_resolution, row_scores, len(rows))
         for label, score in zip(rows, scores):
             results[label][resolution] = score
     return results

@@ -15,7 +15,7 @@ from mmengine.config import Config
 
 from san_plugin.core import find_controller, input_resolution, set_mode
 from san_plugin.evaluation import tta_views
-from .eval_loop import topk_percentages
+from .eval_loop import config_topk_percentages
 from .eval_pipeline import set_multi_view_test
 from .preprocessor import split_views
 from .transforms import TEST_CROP_RATIO
@@ -86,6 +86,6 @@ def evaluate_tta(model, cfg: Config, combinations: Sequence[Sequence[int]], *,
             yield torch.stack([probabilities[s] for s in combination]).mean(dim=0), labels
 
     sizes = view_sizes(combinations)
-    scores = topk_percentages(cfg, lambda c: set_multi_view_test(c, sizes, crop_ratio), combination_scores,
-                              len(combinations))
+    scores = config_topk_percentages(cfg, lambda c: set_multi_view_test(c, sizes, crop_ratio), combination_scores,
+                                     len(combinations))
     return dict(zip(combinations, scores))
