@@ -12,8 +12,8 @@ from typing import Sequence
 
 import torch
 
-from benchmarks.perf_common import (build_classifier, forward_flops, interleaved_both, make_batch, median, optim_wrapper,
-                         train_step_flops)
+from benchmarks.perf_common import (build_classifier, forward_flops, interleaved_both, make_batch, median,
+                                    optim_wrapper, train_step_flops)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MALLOC_ENV = {'MALLOC_MMAP_THRESHOLD_': '65536'}  # fixed: freed tensor buffers go back to the OS

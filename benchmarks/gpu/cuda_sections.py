@@ -11,8 +11,8 @@ from typing import Sequence
 
 import torch
 
-from benchmarks.gpu.cuda_models import (VARIANTS, amp_name, build_variant, device_batch, optim_wrapper, plain_timm,
-                         state_bytes)
+from benchmarks.gpu.cuda_models import (VARIANTS, amp_name, build_variant, device_batch, optim_wrapper,
+                                        plain_timm, state_bytes)
 from benchmarks.gpu.cuda_timing import alternating, median, peak_since_reset, reset_peak, spread, synchronize
 from benchmarks.perf_common import forward_flops, summed_loss_step
 
