@@ -25,12 +25,11 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import perf_report as report  # noqa: E402
-import perf_sections as sections  # noqa: E402
-from perf_common import libraries_out_of_the_collectors_way  # noqa: E402
-from perf_data import data_pipeline  # noqa: E402
-from perf_views import views_figure  # noqa: E402
+from benchmarks import perf_report as report
+from benchmarks import perf_sections as sections
+from benchmarks.perf_common import libraries_out_of_the_collectors_way
+from benchmarks.perf_data import data_pipeline
+from benchmarks.perf_views import views_figure
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_DATA = os.path.join(os.path.dirname(REPO), 'shared', 'data', 'imagenette')

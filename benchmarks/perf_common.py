@@ -23,8 +23,9 @@ def timm_feature_width(model_name: str) -> int:
 
 
 def build_classifier(model_name: str, resolutions: Sequence[int], convs: str | None,
-                     regenerate_kernels: bool = True) -> nn.Module:
-    """A ``SANClassifier`` around a timm backbone.
+                     regenerate_kernels: bool = True, *, preprocessor: dict | None = None,
+                     channels_last: bool = False) -> nn.Module:
+    """A ``SANClassifier`` around a timm backbone, in train mode on the CPU.
 
     Args:
         model_name: a timm model name (``resnet18``, ``mobilenetv2_100``...).
@@ -32,6 +33,8 @@ def build_classifier(model_name: str, resolutions: Sequence[int], convs: str | N
         convs: ``'meta'`` (the SAN), ``'shared'`` (shared convs, private BN) or None (the
             plain, unconverted network with the same head and step).
         regenerate_kernels: the SAN's memory/speed switch (see ``ScaleController``).
+        preprocessor: options added to the ``SANDataPreprocessor`` (e.g. ``resize_on_device``).
+        channels_last: the classifier's memory-format option (GPU convolutions).
     """
     from mmengine.registry import init_default_scope
     from mmpretrain.registry import MODELS
@@ -48,7 +51,9 @@ def build_classifier(model_name: str, resolutions: Sequence[int], convs: str | N
         neck=dict(type='GlobalAveragePooling'),
         head=dict(type='SANClsHead', num_classes=NUM_CLASSES, in_channels=timm_feature_width(model_name),
                   resolutions=resolutions),
-        data_preprocessor=dict(type='SANDataPreprocessor', num_classes=NUM_CLASSES, mean=MEAN, std=STD)))
+        data_preprocessor=dict(type='SANDataPreprocessor', num_classes=NUM_CLASSES, mean=MEAN, std=STD,
+                               **(preprocessor or {})),
+        channels_last=channels_last))
     model.init_weights()
     return model.train()
 

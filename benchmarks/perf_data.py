@@ -8,7 +8,7 @@ from typing import Sequence
 import torch
 from torch.utils.data import DataLoader
 
-from perf_common import MEAN, STD, interleaved_medians, median
+from benchmarks.perf_common import MEAN, STD, interleaved_medians, median
 
 
 def pipelines(resolutions: Sequence[int]) -> dict[str, list[dict]]:

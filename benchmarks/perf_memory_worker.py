@@ -21,12 +21,10 @@ import gc
 import json
 import os
 import re
-import sys
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from perf_common import build_classifier, make_batch, optim_wrapper, summed_loss_step  # noqa: E402
+from benchmarks.perf_common import build_classifier, make_batch, optim_wrapper, summed_loss_step
 
 VARIANTS = ('san', 'shared', 'plain', 'summed', 'san_kept')
 

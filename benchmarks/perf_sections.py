@@ -12,8 +12,8 @@ from typing import Sequence
 
 import torch
 
-from perf_common import (build_classifier, forward_flops, interleaved_both, make_batch, median, optim_wrapper,
-                         train_step_flops)
+from benchmarks.perf_common import (build_classifier, forward_flops, interleaved_both, make_batch, median,
+                                    optim_wrapper, train_step_flops)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 MALLOC_ENV = {'MALLOC_MMAP_THRESHOLD_': '65536'}  # fixed: freed tensor buffers go back to the OS
@@ -100,10 +100,12 @@ def compiled_step(model_name: str, resolutions: Sequence[int], batch: int, repea
 
 
 def memory_worker(model_name: str, resolutions: Sequence[int], batch: int, variant: str, threads: int) -> dict:
-    """Runs ``perf_memory_worker.py`` in a fresh process and returns its JSON result."""
-    cmd = [sys.executable, os.path.join(HERE, 'perf_memory_worker.py'), '--model', model_name, '--resolutions',
+    """Runs ``perf_memory_worker.py`` in a fresh process and returns its JSON result (``python -m`` from the
+    repository root: the package imports without an installed ``benchmarks``)."""
+    cmd = [sys.executable, '-m', 'benchmarks.perf_memory_worker', '--model', model_name, '--resolutions',
            *map(str, resolutions), '--batch', str(batch), '--variant', variant, '--threads', str(threads)]
-    proc = subprocess.run(cmd, capture_output=True, text=True, env={**os.environ, **MALLOC_ENV})
+    proc = subprocess.run(cmd, capture_output=True, text=True, cwd=os.path.dirname(HERE),
+                          env={**os.environ, **MALLOC_ENV})
     for line in proc.stdout.splitlines():
         if line.startswith('RESULT '):
             return json.loads(line[len('RESULT '):])

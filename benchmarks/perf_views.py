@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from perf_common import MEAN, STD, median
+from benchmarks.perf_common import MEAN, STD, interleaved_medians, median
 
 MODES = ('standard', 'crop', 'largest', 'device')
 CLOCK_TICK = os.sysconf('SC_CLK_TCK') if hasattr(os, 'sysconf') else 100
@@ -175,7 +175,6 @@ def h2d_bytes_per_sample(preprocessor, batch: dict) -> float:
 
 def preprocessor_cost(preprocessors: dict, batches: dict, repeats: int) -> dict[str, float]:
     """Milliseconds per image of each preprocessor on one collated batch (main process, CPU)."""
-    from perf_common import interleaved_medians
     fns = {name: (lambda p=preprocessors[name], b=batches[name]: p(b, True)) for name in batches}
     times = interleaved_medians(fns, repeats=repeats, warmup=1, clock='cpu')
     return {name: median(t) * 1e3 / batch_size(batches[name]['inputs']) for name, t in times.items()}

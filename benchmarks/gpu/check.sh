@@ -56,7 +56,8 @@ if [ -z "${PYTHON:-}" ]; then
     if [ -x "$ROOT/.venv/bin/python" ]; then PYTHON=$ROOT/.venv/bin/python; else PYTHON=python3; fi
 fi
 export PYTHON DEVICE TINY OUT WORK ROOT
-export PYTHONPATH="$ROOT:$ROOT/benchmarks/gpu${PYTHONPATH:+:$PYTHONPATH}"
+# the repository root: san_plugin and the benchmarks package (nothing is pip-installed on the GPU machine)
+export PYTHONPATH="$ROOT${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONUNBUFFERED=1 MPLBACKEND=Agg
 [ "$DEVICE" = cpu ] && export OMP_NUM_THREADS=${OMP_NUM_THREADS:-1}
 START=$(date +%s)

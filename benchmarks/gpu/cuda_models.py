@@ -14,48 +14,31 @@ make the smaller views on the device (``SANDataPreprocessor(resize_on_device=Tru
 """
 from __future__ import annotations
 
-import os
-import sys
 from typing import Sequence
 
 import torch
 from torch import nn
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from perf_common import MEAN, NUM_CLASSES, STD, timm_feature_width  # noqa: E402
+from benchmarks.perf_common import NUM_CLASSES, build_classifier
 
 VARIANTS = ('san', 'san_kept', 'shared', 'plain')
 
 
 def build_variant(variant: str, model_name: str, resolutions: Sequence[int], device: str,
                   channels_last: bool) -> nn.Module:
-    """One training variant (see the module docstring) on ``device``, in train mode."""
-    from mmengine.registry import init_default_scope
-    from mmpretrain.registry import MODELS
-    import san_plugin.mm  # noqa: F401  (registers the SAN modules)
-
+    """One training variant (see the module docstring) on ``device``, in train mode: the CPU
+    benchmark's classifier with the images resized on the device."""
     if variant not in VARIANTS:
         raise ValueError(f'unknown variant {variant!r}; known: {VARIANTS}')
-    init_default_scope('mmpretrain')
     resolutions = sorted(resolutions, reverse=True)
-    preprocessor = dict(type='SANDataPreprocessor', num_classes=NUM_CLASSES, mean=MEAN, std=STD, to_rgb=True,
-                        non_blocking=True)
+    preprocessor = dict(to_rgb=True, non_blocking=True)
     if variant == 'plain':
-        resolutions, san = resolutions[:1], None
+        resolutions, convs = resolutions[:1], None
     else:
-        san = dict(resolutions=resolutions, init='scratch', convs='shared' if variant == 'shared' else 'meta',
-                   regenerate_kernels=variant != 'san_kept')
+        convs = 'shared' if variant == 'shared' else 'meta'
         preprocessor.update(resize_on_device=True, resolutions=resolutions)
-    model = MODELS.build(dict(
-        type='SANClassifier',
-        backbone=dict(type='TIMMBackbone', model_name=model_name, pretrained=False),
-        san=san,
-        neck=dict(type='GlobalAveragePooling'),
-        head=dict(type='SANClsHead', num_classes=NUM_CLASSES, in_channels=timm_feature_width(model_name),
-                  resolutions=resolutions),
-        data_preprocessor=preprocessor,
-        channels_last=channels_last))
-    model.init_weights()
+    model = build_classifier(model_name, resolutions, convs, regenerate_kernels=variant != 'san_kept',
+                             preprocessor=preprocessor, channels_last=channels_last)
     return model.to(device).train()
 
 

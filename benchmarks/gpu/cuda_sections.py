@@ -6,19 +6,15 @@ in the JSON and ``perf_cuda_report.py`` renders). Targets are those of the GPU i
 from __future__ import annotations
 
 import copy
-import os
-import sys
 import time
 from typing import Sequence
 
 import torch
 
-from cuda_models import (VARIANTS, amp_name, build_variant, device_batch, optim_wrapper, plain_timm,
-                         state_bytes)
-from cuda_timing import alternating, median, peak_since_reset, reset_peak, spread, synchronize
-
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from perf_common import forward_flops, summed_loss_step  # noqa: E402
+from benchmarks.gpu.cuda_models import (VARIANTS, amp_name, build_variant, device_batch, optim_wrapper,
+                                        plain_timm, state_bytes)
+from benchmarks.gpu.cuda_timing import alternating, median, peak_since_reset, reset_peak, spread, synchronize
+from benchmarks.perf_common import forward_flops, summed_loss_step
 
 TARGETS = dict(images_vs_flops=0.9, step_vs_shared=1.05, memory_vs_plain=1.3, latency_vs_original=1.05)
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import tempfile
 import time
 from multiprocessing import Pool
@@ -22,8 +21,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-from perf_views import natural_image  # noqa: E402
+from benchmarks.perf_views import natural_image
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 DATASET_CONFIG = os.path.join(REPO, 'configs', '_base_', 'datasets', 'imagenet_san.py')

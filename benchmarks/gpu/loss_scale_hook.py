@@ -1,6 +1,6 @@
 """LossScaleRecorderHook: the AMP loss scale and the loss of every training iteration.
 
-Loaded by the GPU check's demo runs through ``custom_imports`` (``benchmarks/gpu`` on
+Loaded by the GPU check's demo runs through ``custom_imports`` (the repository root on
 ``PYTHONPATH``; see ``benchmarks/gpu/demo_gpu.py``). Every iteration it puts the loss
 scale of mmengine's ``AmpOptimWrapper`` into the message hub as ``train/loss_scale`` (so
 it is logged with the other scalars) and keeps the exact history; after training it
@@ -27,7 +27,7 @@ class LossScaleRecorderHook(Hook):
         filename: written into the runner's work dir after training.
 
     Example:
-        >>> custom_imports = dict(imports=['san_plugin.mm', 'loss_scale_hook'])
+        >>> custom_imports = dict(imports=['san_plugin.mm', 'benchmarks.gpu.loss_scale_hook'])
         >>> custom_hooks = [dict(type='LossScaleRecorderHook')]
     """
 

@@ -20,7 +20,6 @@ step), ``compile`` (``torch.compile`` step / eager step).
 from __future__ import annotations
 
 import argparse
-import gc
 import json
 import os
 import platform
@@ -33,12 +32,12 @@ from dataclasses import asdict, dataclass, field
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import cuda_sections as sections  # noqa: E402
-from cuda_models import amp_name  # noqa: E402
-from cuda_timing import CLOCK_NOTE  # noqa: E402
-from loader_rate import loader_rate  # noqa: E402
-from perf_cuda_report import render  # noqa: E402
+from benchmarks.gpu import cuda_sections as sections
+from benchmarks.gpu.cuda_models import amp_name
+from benchmarks.gpu.cuda_timing import CLOCK_NOTE
+from benchmarks.gpu.loader_rate import loader_rate
+from benchmarks.gpu.perf_cuda_report import render
+from benchmarks.perf_common import libraries_out_of_the_collectors_way
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 RESULTS = os.path.join(REPO, 'benchmarks', 'results')
@@ -254,15 +253,10 @@ def main(argv: list[str] | None = None) -> int:
         write_atomically(json_path, json.dumps(results, indent=1, default=str))
         write_atomically(md_path, render(results))
 
-    # What is imported by now (torch, timm, OpenMMLab) is kept out of the cyclic collector's walk while
-    # the sections run: their gc.collect() before every sample walked ~400k objects, half of the CPU dry
-    # run's time (benchmarks/perf_common.py: libraries_out_of_the_collectors_way). Timings are unchanged.
-    gc.collect()
-    gc.freeze()
-    try:
+    # the libraries kept out of the cyclic collector's walk: its gc.collect() before every sample walked
+    # ~400k objects, half of the CPU dry run's time. Timings are unchanged.
+    with libraries_out_of_the_collectors_way():
         run_sections(names, s, args.device, results, save)
-    finally:
-        gc.unfreeze()
     save()
     print(f'[perf_cuda] wrote {md_path} and {json_path}', flush=True)
     failed = [n for n in names if n in results.get('errors', {})]

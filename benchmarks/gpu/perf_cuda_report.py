@@ -1,7 +1,7 @@
 """Renders the CUDA benchmark's JSON as markdown: the machine, the commands, a summary, each section."""
 from __future__ import annotations
 
-from cuda_sections import TARGETS
+from benchmarks.gpu.cuda_sections import TARGETS
 
 
 def _f(value, digits: int = 3) -> str:

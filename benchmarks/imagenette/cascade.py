@@ -33,10 +33,9 @@ from typing import Sequence
 
 import torch
 
-from resolution_predictor import crossfit_predictor, predictor_inputs
+from benchmarks.imagenette.resolution_predictor import crossfit_predictor, predictor_inputs
 
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
 SWEEP = REPO / 'benchmarks' / 'results' / 'imagenette_lr_sweep.json'
 VARIANTS = {('max_prob', 'last'): 'top-1 probability, exit size', ('margin', 'last'): 'margin, exit size',
             ('max_prob', 'mean'): 'top-1 probability, mean of sizes passed',

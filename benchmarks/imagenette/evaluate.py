@@ -30,8 +30,7 @@ from typing import Iterable, Sequence
 import numpy as np
 import torch
 
-TRAIN_RESOLUTIONS = (64, 56, 48, 40, 32)
-TEST_RESOLUTIONS = (80, 72, 64, 56, 48, 44, 40, 36, 32, 24)
+from benchmarks.imagenette.common import TEST_RESOLUTIONS, TRAIN_RESOLUTIONS
 
 
 def default_tta(train_resolutions: Sequence[int] = TRAIN_RESOLUTIONS,
@@ -293,6 +292,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 if __name__ == '__main__':
-    import sys
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
     main()

@@ -16,7 +16,9 @@ import argparse
 import json
 from pathlib import Path
 
-from lr_sweep import TESTS, TRAIN, _f, proxy_row
+from benchmarks.imagenette.common import TEST_RESOLUTIONS as TESTS
+from benchmarks.imagenette.common import TRAIN_RESOLUTIONS as TRAIN
+from benchmarks.imagenette.common import fmt, proxy_row
 
 
 def load_run(folder: Path) -> dict:
@@ -59,12 +61,12 @@ def markdown(summary: dict) -> str:
     for name in rows:
         c, wall = cost[name], cost[name]['train_wall_s']
         lines.append(f"| {_label(name, cost)} | {c['lr']:g} | {c['epochs']} | "
-                     + ' | '.join(_f(rows[name].get(t), 1) for t in TESTS)
+                     + ' | '.join(fmt(rows[name].get(t), 1) for t in TESTS)
                      + f" | {'-' if wall is None else f'{wall / 60:.0f} min'} |")
     lines += ['', '| fine-tuned minus from scratch | ' + ' | '.join(map(str, TRAIN)) + ' | mean |', '|---|' + '---|' * 6]
     for name, g in gains.items():
-        lines.append(f'| lr {cost[name]["lr"]:g} | ' + ' | '.join(_f(g[s], sign=True) for s in TRAIN)
-                     + f" | {_f(summary['mean_gain'][name], sign=True)} |")
+        lines.append(f'| lr {cost[name]["lr"]:g} | ' + ' | '.join(fmt(g[s], sign=True) for s in TRAIN)
+                     + f" | {fmt(summary['mean_gain'][name], sign=True)} |")
     lines += ['', f"SAN training compute: {cost[best]['epochs']} epochs against {cost['scratch']['epochs']} "
               f"({summary['san_epoch_ratio']:.2f} of the from-scratch SAN's; each SAN epoch runs the same five "
               f"resolutions), plus the baseline's own {cost['baseline_64']['epochs']} epochs at 64 px, counted "

@@ -11,12 +11,8 @@ Hessian eigenvalue of the loss in the FC weights, for the summed (paper) and the
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from run import model_config, parse_args as run_args  # noqa: E402
+from benchmarks.imagenette.run import model_config, parse_args as run_args
 
 
 def main(argv=None) -> None:

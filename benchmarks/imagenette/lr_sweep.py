@@ -25,11 +25,11 @@ import argparse
 import json
 import math
 import statistics
-import sys
 from pathlib import Path
 
-from report import TEST_RESOLUTIONS as TESTS
-from report import TRAIN_RESOLUTIONS as TRAIN
+from benchmarks.imagenette.common import TEST_RESOLUTIONS as TESTS
+from benchmarks.imagenette.common import TRAIN_RESOLUTIONS as TRAIN
+from benchmarks.imagenette.common import fmt, proxy_row
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPES = {
@@ -159,14 +159,6 @@ def merge_runs(runs: dict, previous: dict) -> dict:
     return merged
 
 
-def proxy_row(result: dict) -> dict[int, float]:
-    """Top-1 at every test size: a baseline's only row, a SAN's nearest-training-resolution row."""
-    rows = result['rows']
-    if 'baseline' in rows:
-        return {int(t): v for t, v in rows['baseline'].items()}
-    return {int(t): rows[str(row)][t] for t, row in result['proxy'].items() if str(row) in rows}
-
-
 def baseline_diagonal(runs: dict, lr: float) -> dict[int, float]:
     """The baseline trained at S, tested at S, for every S trained at ``lr``."""
     out = {}
@@ -243,7 +235,6 @@ def meta_stats(run: dict) -> dict | None:
     config = run['dir'] / f"{run['dir'].name}_run_config.py"
     if not (checkpoint.exists() and config.exists()):
         return None
-    sys.path.insert(0, str(REPO))
     from mmengine.config import Config
     from san_plugin.core import find_controller
     from san_plugin.core.meta_report import meta_learner_stats, summarize
@@ -314,12 +305,6 @@ def summarise(runs: dict, diagnostics: bool = True, seed_rows: dict | None = Non
     return out
 
 
-def _f(value, digits=2, sign=False) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return '-'
-    return f'{value:+.{digits}f}' if sign else f'{value:.{digits}f}'
-
-
 def _rates(entry: dict) -> str:
     return '/'.join(f'{lr:g}' for lr in entry['rates_tried'])
 
@@ -358,21 +343,21 @@ def markdown(summary: dict, root: Path, arch: str = 'resnet18', notes: Path | No
     for name in order + sorted(set(models) - set(order)):
         for lr, cell in sorted(models.get(name, {}).items()):
             wall = cell.get('train_wall_s')
-            lines.append(f'| {name} | {lr:g} | ' + ' | '.join(_f(cell['proxy_row'].get(t), 1) for t in TESTS)
+            lines.append(f'| {name} | {lr:g} | ' + ' | '.join(fmt(cell['proxy_row'].get(t), 1) for t in TESTS)
                          + f" | {'-' if wall is None else f'{wall / 60:.0f} min'} |")
     lines += ['', '## Same learning rate: SAN recipe at S minus the baseline trained at S (both at that rate)', '',
               '| recipe | lr | ' + ' | '.join(map(str, TRAIN)) + ' | mean gain |', '|---|---|' + '---|' * 6]
     for name in RECIPES:
         for lr, cell in sorted(models.get(name, {}).items()):
             g = cell['same_rate_gain']
-            lines.append(f'| {name} | {lr:g} | ' + ' | '.join(_f(g.get(s), sign=True) for s in TRAIN)
-                         + f" | {_f(cell['mean_same_rate_gain'], sign=True)} |")
+            lines.append(f'| {name} | {lr:g} | ' + ' | '.join(fmt(g.get(s), sign=True) for s in TRAIN)
+                         + f" | {fmt(cell['mean_same_rate_gain'], sign=True)} |")
     worst = summary['worst_case_same_rate_gain']
     if worst:
         lines += ['', 'Issue 18\'s criterion for the default recipe: the worst case over the rates '
                   f"{'/'.join(f'{r:g}' for r in ISSUE18_RATES)} of the mean same-rate gain "
                   '(the mean over the sizes with a baseline at every rate): '
-                  + ', '.join(f"{n}: {_f(v, sign=True)} (sizes {'/'.join(map(str, summary['worst_case_sizes'][n]))})"
+                  + ', '.join(f"{n}: {fmt(v, sign=True)} (sizes {'/'.join(map(str, summary['worst_case_sizes'][n]))})"
                               for n, v in sorted(worst.items(), key=lambda kv: -kv[1]))
                   + f". Highest: **{summary['chosen']}**."]
     best = summary['best_vs_best']
@@ -398,10 +383,10 @@ def markdown(summary: dict, root: Path, arch: str = 'resnet18', notes: Path | No
               + ' |', '|---|---|' + '---|' * sum(n in best for n in RECIPES)]
     for s in TRAIN:
         b = best.get(f'baseline_{s}')
-        cells = [f"{_f(best[n]['diagonal'][s])} ({_f(best[n]['gain'].get(s), sign=True)})" for n in RECIPES if n in best]
-        lines.append(f"| {s} | {_f(b['top1'])} (lr {b['lr']:g} of {_rates(b)}) | " if b else f'| {s} | - | ')
+        cells = [f"{fmt(best[n]['diagonal'][s])} ({fmt(best[n]['gain'].get(s), sign=True)})" for n in RECIPES if n in best]
+        lines.append(f"| {s} | {fmt(b['top1'])} (lr {b['lr']:g} of {_rates(b)}) | " if b else f'| {s} | - | ')
         lines[-1] += ' | '.join(cells) + ' |'
-    lines.append('| mean gain | | ' + ' | '.join(_f(best[n]['mean_gain'], sign=True) for n in RECIPES if n in best) + ' |')
+    lines.append('| mean gain | | ' + ' | '.join(fmt(best[n]['mean_gain'], sign=True) for n in RECIPES if n in best) + ' |')
     lines += ['', 'Best against best? ' + '; '.join(
         f"{n}: yes" if best[n]['best_against_best'] else
         f"{n}: **no** (not bracketed: {', '.join(best[n]['unbracketed']) or 'a baseline size missing'})"
@@ -412,7 +397,7 @@ def markdown(summary: dict, root: Path, arch: str = 'resnet18', notes: Path | No
             label = 'best against best' if c['best_against_best'] else 'best rates tried, NOT best against best'
             lines += ['', f"Targets for `{n}` ({label}): SAN >= baseline at every training size: "
                       f"{'met' if all(v >= 0 for v in c['gain'].values()) else 'NOT met'}; mean diagonal gain >= +1.0: "
-                      f"{'met' if c['mean_gain'] >= 1.0 else 'NOT met'} ({_f(c['mean_gain'], sign=True)})."]
+                      f"{'met' if c['mean_gain'] >= 1.0 else 'NOT met'} ({fmt(c['mean_gain'], sign=True)})."]
     chosen = summary['chosen']
     if chosen and chosen in best and 'san_sharedconv' in best:
         c, sc = best[chosen], best['san_sharedconv']
@@ -420,11 +405,11 @@ def markdown(summary: dict, root: Path, arch: str = 'resnet18', notes: Path | No
         label = 'best against best' if c['best_against_best'] else 'best rates tried, NOT best against best'
         lines += ['', f"Targets for issue 18's recipe `{chosen}` ({label}): SAN >= baseline at every training "
                   f"size: {'met' if all(v >= 0 for v in c['gain'].values()) else 'NOT met'}; mean diagonal gain >= +1.0: "
-                  f"{'met' if (c['mean_gain'] or -9) >= 1.0 else 'NOT met'} ({_f(c['mean_gain'], sign=True)}); above shared "
+                  f"{'met' if (c['mean_gain'] or -9) >= 1.0 else 'NOT met'} ({fmt(c['mean_gain'], sign=True)}); above shared "
                   f"convs + private BN by more than the noise (2 x {STANDARD_ERROR} = {2 * STANDARD_ERROR:.1f} per size) on "
                   f"the trained sizes: {'met' if all(v > 2 * STANDARD_ERROR for v in ahead.values()) else 'NOT met'} ("
-                  + ', '.join(f'{s}: {_f(v, sign=True)}' for s, v in ahead.items())
-                  + f"; mean {_f(mean(ahead.values()), sign=True)})."]
+                  + ', '.join(f'{s}: {fmt(v, sign=True)}' for s, v in ahead.items())
+                  + f"; mean {fmt(mean(ahead.values()), sign=True)})."]
     if summary.get('seeds'):
         lines += ['', '## Seeds at the best rates', '',
                   'The SAN (its best rate) against the baseline trained at S (its best rate), top-1 (%) at S per seed, mean '
@@ -446,7 +431,7 @@ def markdown(summary: dict, root: Path, arch: str = 'resnet18', notes: Path | No
         for lr, cell in sorted(models.get(name, {}).items()):
             m = cell.get('meta') or {}
             w, k = m.get('w_over_b') or {}, m.get('kernel_change') or {}
-            lines.append(f"| {name} | {lr:g} | {_f(w.get('median'), 4)} | {_f(k.get('median'), 4)} |")
+            lines.append(f"| {name} | {lr:g} | {fmt(w.get('median'), 4)} | {fmt(k.get('median'), 4)} |")
     if notes is not None and notes.exists():
         lines += ['', notes.read_text().strip()]
     return '\n'.join(lines) + '\n'

@@ -17,9 +17,10 @@ import json
 import platform
 from pathlib import Path
 
+from benchmarks.imagenette.common import TEST_RESOLUTIONS, TRAIN_RESOLUTIONS, fmt, fmt_minutes, proxy_row
+from benchmarks.imagenette.seeds import seed_section, seed_statistics
+
 HERE = Path(__file__).resolve().parent
-TRAIN_RESOLUTIONS = (64, 56, 48, 40, 32)
-TEST_RESOLUTIONS = (80, 72, 64, 56, 48, 44, 40, 36, 32, 24)
 SAN_MODELS = {
     'san': 'SAN (meta convs, private BN, scale distillation)',
     'san_nodistill': 'SAN w/o scale distillation',
@@ -77,10 +78,6 @@ def collect(work_dir: str | Path) -> dict:
     return dict(models=models, meta=_load(work / 'run_meta.json') or {})
 
 
-def _cell(value) -> str:
-    return '-' if value is None else f'{value:.2f}'
-
-
 def baseline_rows(data: dict, tests) -> dict[int, dict[int, float]]:
     rows = {}
     for s in TRAIN_RESOLUTIONS:
@@ -94,16 +91,11 @@ def san_rows(result: dict, tests) -> dict[int, dict[int, float]]:
     return {int(r): {t: cells.get(str(t)) for t in tests} for r, cells in result['rows'].items()}
 
 
-def proxy_row(result: dict, tests) -> dict[int, float | None]:
-    rows = result['rows']
-    return {t: rows.get(str(result['proxy'].get(str(t))), {}).get(str(t)) for t in tests}
-
-
 def matrix(title_rows: dict[int, dict[int, float]], tests, mark) -> list[str]:
     lines = ['| Train \\ Test | ' + ' | '.join(str(t) for t in tests) + ' |',
              '|---|' + '---|' * len(tests)]
     for r in sorted(title_rows, reverse=True):
-        cells = [(f'**{_cell(v)}**' if mark(r, t) and v is not None else _cell(v))
+        cells = [(f'**{fmt(v)}**' if mark(r, t) and v is not None else fmt(v))
                  for t, v in title_rows[r].items()]
         lines.append(f'| {r} | ' + ' | '.join(cells) + ' |')
     return lines
@@ -227,14 +219,6 @@ def _single(cell: dict | None) -> str:
     return f"{cell['top1']:.2f} @ {cell['resolution']}" + ('' if cell['gflops'] is None else f" ({cell['gflops']:.3f})")
 
 
-def _gflops(value) -> str:
-    return '-' if value is None else f'{value:.3f}'
-
-
-def _signed(value) -> str:
-    return '-' if value is None else f'{value:+.2f}'
-
-
 def _model_label(name: str) -> str:
     return SAN_MODELS.get(name) or (f'baseline trained at {name.rsplit("_", 1)[1]} (itself at each size)'
                                     if name.startswith('baseline_') else name)
@@ -253,9 +237,9 @@ def tta_section(tta: dict[str, list[dict]]) -> list[str]:
         lines += ['', '| views (px) | GFLOPs | SAN, averaged | SAN at the largest view | gain '
                   '| best SAN single size at <= GFLOPs | gain |', '|---|---|---|---|---|---|---|']
         for e in tta['san']:
-            lines.append(f"| {e['views']} | {_gflops(e['gflops'])} "
-                         f"| {e['top1']:.2f} | {_single(e['at_largest'])} | {_signed(e['gain_over_largest'])} "
-                         f"| {_single(e['best_within'])} | {_signed(e['gain_over_best_within'])} |")
+            lines.append(f"| {e['views']} | {fmt(e['gflops'], 3)} "
+                         f"| {e['top1']:.2f} | {_single(e['at_largest'])} | {fmt(e['gain_over_largest'], sign=True)} "
+                         f"| {_single(e['best_within'])} | {fmt(e['gain_over_best_within'], sign=True)} |")
         gains = [e['gain_over_best_within'] for e in tta['san'] if e['gain_over_best_within'] is not None]
         if gains:
             lines += ['', f'Averaging beats the best single size of no more GFLOPs in {sum(g > 0 for g in gains)} '
@@ -264,21 +248,17 @@ def tta_section(tta: dict[str, list[dict]]) -> list[str]:
     lines += ['', 'Top-1 (%) of every model\'s combinations:', '',
               '| model | ' + ' | '.join(views) + ' |', '|---|' + '---|' * len(views)]
     gflops = {e['views']: e['gflops'] for entries in tta.values() for e in entries if e['gflops'] is not None}
-    lines.append('| GFLOPs | ' + ' | '.join(_gflops(gflops.get(v)) for v in views) + ' |')
+    lines.append('| GFLOPs | ' + ' | '.join(fmt(gflops.get(v), 3) for v in views) + ' |')
     order = [*SAN_MODELS, *[f'baseline_{s}' for s in TRAIN_RESOLUTIONS]]
     for name in sorted(tta, key=lambda n: order.index(n) if n in order else len(order)):
         top1 = {e['views']: e['top1'] for e in tta[name]}
-        lines.append(f'| {_model_label(name)} | ' + ' | '.join(_cell(top1.get(v)) for v in views) + ' |')
+        lines.append(f'| {_model_label(name)} | ' + ' | '.join(fmt(top1.get(v)) for v in views) + ' |')
     return lines
 
 
 def _rel(command: str) -> str:
     """A recorded command with this checkout's absolute path dropped (run from the repository root)."""
     return command.replace(str(HERE.parents[1]) + '/', '')
-
-
-def _fmt_min(seconds) -> str:
-    return '-' if seconds is None else f'{seconds / 60:.1f} min'
 
 
 def markdown(data: dict, summary: dict, tests, png: Path | None, notes: Path | None = None) -> str:
@@ -326,7 +306,7 @@ def markdown(data: dict, summary: dict, tests, png: Path | None, notes: Path | N
             b = base.get(r, {}).get(r)
             v = s['diagonal'].get(str(r))
             g = s['diagonal_gain'].get(str(r))
-            lines.append(f'| {r} | {_cell(b)} | {_cell(v)} | {"-" if g is None else f"{g:+.2f}"} |')
+            lines.append(f'| {r} | {fmt(b)} | {fmt(v)} | {"-" if g is None else f"{g:+.2f}"} |')
         mg = s['mean_diagonal_gain']
         lines += [f'| mean | | | {"-" if mg is None else f"{mg:+.2f}"} |']
     lines += ['', '## Proxy rows and ablations (each test size with its nearest training branch)', '',
@@ -335,14 +315,14 @@ def markdown(data: dict, summary: dict, tests, png: Path | None, notes: Path | N
     if base:
         best = {t: max((row[t] for row in base.values() if row.get(t) is not None), default=None) for t in tests}
         vals = [v for v in best.values() if v is not None]
-        lines.append('| best baseline at T | ' + ' | '.join(_cell(best[t]) for t in tests)
-                     + f' | {_cell(sum(vals) / len(vals)) if vals else "-"} | |')
+        lines.append('| best baseline at T | ' + ' | '.join(fmt(best[t]) for t in tests)
+                     + f' | {fmt(sum(vals) / len(vals)) if vals else "-"} | |')
     for name, label in SAN_MODELS.items():
         if name in summary:
             s = summary[name]
             mg = s['mean_diagonal_gain']
-            lines.append(f'| {label} | ' + ' | '.join(_cell(s['proxy_row'].get(str(t))) for t in tests)
-                         + f' | {_cell(s["mean_proxy"])} | {"-" if mg is None else f"{mg:+.2f}"} |')
+            lines.append(f'| {label} | ' + ' | '.join(fmt(s['proxy_row'].get(str(t))) for t in tests)
+                         + f' | {fmt(s["mean_proxy"])} | {"-" if mg is None else f"{mg:+.2f}"} |')
     if 'san' in summary:
         m = summary['san']['margin_over_best_baseline']
         lines += ['', 'SAN proxy cell minus the best baseline at each test size: '
@@ -362,8 +342,8 @@ def markdown(data: dict, summary: dict, tests, png: Path | None, notes: Path | N
               '|---|---|---|---|---|---|']
     for name, m in models.items():
         t, e = m.get('timing') or {}, m.get('eval') or {}
-        lines.append(f"| {name} | `{t.get('config', '-')}` | {t.get('epochs', '-')} | {_fmt_min(t.get('train_wall_s'))} "
-                     f"| {_fmt_min(e.get('eval_wall_s'))} | {t.get('started', '-')} |")
+        lines.append(f"| {name} | `{t.get('config', '-')}` | {t.get('epochs', '-')} | {fmt_minutes(t.get('train_wall_s'))} "
+                     f"| {fmt_minutes(e.get('eval_wall_s'))} | {t.get('started', '-')} |")
     missing = [n for n in ['san', *[f'baseline_{s}' for s in TRAIN_RESOLUTIONS], *list(SAN_MODELS)[1:]]
                if not (models.get(n) or {}).get('eval')]
     if missing:
@@ -378,7 +358,6 @@ def markdown(data: dict, summary: dict, tests, png: Path | None, notes: Path | N
     lines += [_rel(m['timing']['command']) for m in models.values() if m.get('timing')]
     lines += ['```']
     if summary.get('seeds'):
-        from seeds import seed_section
         lines += [''] + seed_section(summary['seeds'])
     notes = HERE / NOTES.get(arch, 'notes.md') if notes is None else notes
     if notes.is_file():
@@ -394,7 +373,6 @@ def write_report(work_dir: str | Path, out: str | Path, test_resolutions=TEST_RE
     data = collect(work_dir)
     summary = summarise(data, tests)
     if seed_work_dirs:
-        from seeds import seed_statistics
         summary['seeds'] = seed_statistics([Path(work_dir), *map(Path, seed_work_dirs)])
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -29,9 +29,9 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks.imagenette.common import TEST_RESOLUTIONS, TRAIN_RESOLUTIONS
+
 REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 CONFIGS = {
     'san': 'configs/imagenette/san_resnet18_imagenette.py',
@@ -62,7 +62,7 @@ ARCH_CONFIGS = {
         'san_mean': 'configs/imagenette/san_mobilenetv2_imagenette_mean.py',
         'san_clip': 'configs/imagenette/san_mobilenetv2_imagenette_clip.py',
         'san_warmup5': 'configs/imagenette/san_mobilenetv2_imagenette_warmup5.py',
-        **{f'baseline_{s}': f'configs/imagenette/baseline_mobilenetv2_imagenette_{s}.py' for s in (64, 56, 48, 40, 32)},
+        **{f'baseline_{s}': f'configs/imagenette/baseline_mobilenetv2_imagenette_{s}.py' for s in TRAIN_RESOLUTIONS},
     },
 }
 FINETUNED = {'san_finetune': 'baseline_64'}  # model -> the run whose final checkpoint it starts from
@@ -72,7 +72,6 @@ ARCHS = {
     # --lr sets the rate here as for the ResNet runs.
     'mobilenetv2': "mmpretrain's MobileNetV2 (inverted residuals, 3x3/2 stem), weight decay 4e-5 (the paper's)",
 }
-TEST_RESOLUTIONS = (80, 72, 64, 56, 48, 44, 40, 36, 32, 24)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -118,12 +117,12 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def _combination(text: str) -> tuple[int, ...]:
-    from evaluate import parse_combination
+    from benchmarks.imagenette.evaluate import parse_combination
     return parse_combination(text)
 
 
 def tta_combinations(args: argparse.Namespace) -> list[tuple[int, ...]]:
-    from evaluate import DEFAULT_TTA
+    from benchmarks.imagenette.evaluate import DEFAULT_TTA
     return DEFAULT_TTA if args.tta is None else args.tta
 
 
@@ -259,7 +258,7 @@ def train_in_process(cfg_path: Path, work: Path) -> None:
 
 
 def evaluate(name: str, args: argparse.Namespace) -> None:
-    from evaluate import evaluate_checkpoint
+    from benchmarks.imagenette.evaluate import evaluate_checkpoint
     work = Path(args.work_dir) / name
     out = work / 'eval.json'
     if out.exists() and not args.force:
@@ -282,7 +281,7 @@ def evaluate(name: str, args: argparse.Namespace) -> None:
 
 def add_tta(name: str, args: argparse.Namespace) -> None:
     """The multi-resolution combinations an evaluated model's eval.json lacks (all with --force)."""
-    from evaluate import add_tta as add
+    from benchmarks.imagenette.evaluate import add_tta as add
     work = Path(args.work_dir) / name
     if not (work / 'eval.json').exists():
         print(f'[{name}] not evaluated, no multi-resolution testing', flush=True)
@@ -328,7 +327,7 @@ def main(argv=None) -> None:
 
 def report(args: argparse.Namespace) -> None:
     try:
-        from report import write_report
+        from benchmarks.imagenette.report import write_report
     except ImportError as error:  # report.py missing: the numbers stay in the work dir
         print(f'no report: {error}', flush=True)
         return

@@ -19,13 +19,13 @@ import math
 import statistics
 from pathlib import Path
 
-from lr_sweep import proxy_row
+from benchmarks.imagenette.common import fmt_minutes, proxy_row
 
 MODELS = ('san', 'baseline_64', 'baseline_32')
 
 
 def proxy_cells(work_dir: Path, model: str) -> dict[int, float] | None:
-    """Top-1 per test size of one model of one seed (``lr_sweep.proxy_row``); None if not evaluated."""
+    """Top-1 per test size of one model of one seed (``common.proxy_row``); None if not evaluated."""
     path = Path(work_dir) / model / 'eval.json'
     return proxy_row(json.loads(path.read_text())) if path.exists() else None
 
@@ -89,8 +89,7 @@ def seed_section(stats: dict) -> list[str]:
     if stats.get('runs'):
         lines += ['', 'The runs (training wall time; runs shared the machine, so times compare loosely):', '',
                   '| model | seed | epochs | width | lr | train wall |', '|---|---|---|---|---|---|']
-        from report import _fmt_min
-        lines += [f"| {r['model']} | {r['seed']} | {r['epochs']} | {r['width']} | {r['lr']} | {_fmt_min(r['train_wall_s'])} |"
+        lines += [f"| {r['model']} | {r['seed']} | {r['epochs']} | {r['width']} | {r['lr']} | {fmt_minutes(r['train_wall_s'])} |"
                   for r in stats['runs']]
         lines += ['', '```', *(r['command'] for r in stats['runs'] if r['command']), '```']
     return lines

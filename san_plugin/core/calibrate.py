@@ -21,6 +21,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .convert import add_calibrated_branches, get_controller, private_norms
+from .model_io import model_device
 from .scale import validate_resolutions
 
 Batches = Union[Iterable[Any], Callable[[int], Iterable[Any]]]
@@ -235,7 +236,7 @@ def calibrate_bn(
     if not todo:
         return {}
     add_calibrated_branches(model, [r for r in todo if r not in get_controller(model).resolutions])
-    device = _model_device(model)
+    device = model_device(model)
     if callable(batches) and not isinstance(batches, (torch.Tensor, nn.Module)):
         images = {r: 0 for r in todo}
         accumulators = {}
@@ -257,13 +258,6 @@ def _limited(batches: Iterable[Any], num_batches: int | None) -> Iterator[Any]:
         if num_batches is not None and index >= num_batches:
             return
         yield batch
-
-
-def _model_device(model: nn.Module) -> torch.device:
-    tensor = next(model.parameters(), None)
-    if tensor is None:
-        tensor = next(model.buffers(), None)
-    return tensor.device if tensor is not None else torch.device('cpu')
 
 
 def _new_accumulators(model: nn.Module, resolution: int) -> list[_MomentAccumulator]:

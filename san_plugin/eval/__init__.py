@@ -8,7 +8,8 @@ import warnings
 
 from san_plugin import evaluation as _evaluation
 from san_plugin.evaluation import *  # noqa: F401,F403  (the same objects, not copies)
-from san_plugin.evaluation import measure, model_io, sweep_report, sweep_result
+from san_plugin.core import model_io  # moved from evaluation/ (deploy/ and core/ use it too)
+from san_plugin.evaluation import measure, sweep_report, sweep_result
 
 __all__ = _evaluation.__all__
 

@@ -4,12 +4,13 @@ Nothing here imports mmengine or mmpretrain; matplotlib (``pip install "san_plug
 is imported only when a plot is drawn. Formerly ``san_plugin.eval`` (a name that shadowed
 the builtin ``eval`` in ``from san_plugin import eval``).
 """
+from san_plugin.core.model_io import example_input, inference, input_channels
+
 from .cascade import (Cascade, CascadeMismatchError, collect_probabilities, deployed_gflops, single_size)
 from .cascade_fit import CrossFitResult, OperatingPoint, cascade_frontier, cross_fit, fit_cascade
 from .cascade_runtime import CascadeOutcome, run_cascade, simulate_cascade
 from .fingerprint import model_fingerprint, state_fingerprint
 from .measure import count_flops, count_params, measure_latency
-from .model_io import example_input, inference, input_channels
 from .multi_size_views import MultiSizeViews
 from .sweep_report import write_sweep_report
 from .sweep_result import (Accuracy, Cost, NoOperatingPointError, SweepResult, SweepRow, TTAEntry,

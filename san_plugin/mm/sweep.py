@@ -3,24 +3,22 @@
 The evaluation loop: every row (a SAN's BN branch, the SAN as it runs, a baseline) at
 every test resolution, decoding each resolution once; multi-resolution testing
 (:mod:`san_plugin.mm.tta_sweep`); and the cost of the deployed (baked) model per
-resolution. Models come from :mod:`san_plugin.mm.model_from_config`.
+resolution. Models come from :mod:`san_plugin.mm.model_from_config`; both evaluations run
+the one loop of :mod:`san_plugin.mm.eval_loop`.
 """
 from __future__ import annotations
 
 import copy
-from typing import Iterable, Sequence
+from typing import Iterable, Iterator, Sequence
 
 import torch
 from mmengine.config import Config
-from mmengine.dist import all_reduce, get_rank
-from mmengine.runner import Runner
-from mmengine.utils import ProgressBar
 
 from san_plugin.core import bake, find_controller, san_resolution, set_mode
 from san_plugin.evaluation import (Cost, SweepResult, SweepRow, TTAEntry, count_flops, count_params,
                                    measure_latency)
 from san_plugin.evaluation.sweep_result import PROXY
-from san_plugin.evaluation.topk import topk_correct
+from .eval_loop import config_topk_percentages
 from .eval_pipeline import set_model_resolution
 from .model_from_config import build_model, training_resolution
 from .transforms import TEST_CROP_RATIO
@@ -40,35 +38,28 @@ def evaluate_rows(model, cfg: Config, test_resolutions: Sequence[int], *, rows: 
     Returns:
         label -> test resolution -> (top1, top5) in percent, all-reduced across processes.
     """
-    results: dict[str, dict[int, tuple[float, float]]] = {label: {} for label in rows}
     san = find_controller(model) is not None
+
+    def row_scores(batch: dict) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        data = model.data_preprocessor(batch, False)
+        inputs = data['inputs']
+        labels = torch.cat([s.gt_label for s in data['data_samples']]).to(inputs.device)
+        for bn_resolution in rows.values():
+            if bn_resolution is None:
+                if san:
+                    set_mode(model, 'ideal' if ideal else 'proxy')
+                logits = model(inputs, mode='tensor')
+            else:
+                with san_resolution(model, bn_resolution):
+                    logits = model.head(model.extract_feat(inputs), bn_resolution)
+            yield logits, labels
+
+    results: dict[str, dict[int, tuple[float, float]]] = {label: {} for label in rows}
     for resolution in test_resolutions:
-        loader_cfg = copy.deepcopy(cfg)
-        set_model_resolution(loader_cfg, resolution, crop_ratio)
-        loader = Runner.build_dataloader(loader_cfg.test_dataloader)
-        counts = torch.zeros(len(rows), 3, dtype=torch.float64)
-        progress = ProgressBar(len(loader)) if get_rank() == 0 else None
-        for batch in loader:
-            with torch.no_grad():
-                data = model.data_preprocessor(batch, False)
-                inputs = data['inputs']
-                labels = torch.cat([s.gt_label for s in data['data_samples']]).to(inputs.device)
-                for index, (label, bn_resolution) in enumerate(rows.items()):
-                    if bn_resolution is None:
-                        if san:
-                            set_mode(model, 'ideal' if ideal else 'proxy')
-                        logits = model(inputs, mode='tensor')
-                    else:
-                        with san_resolution(model, bn_resolution):
-                            logits = model.head(model.extract_feat(inputs), bn_resolution)
-                    counts[index] += torch.tensor([topk_correct(logits, labels, 1),
-                                                   topk_correct(logits, labels, 5), labels.numel()])
-            if progress is not None:
-                progress.update()
-        all_reduce(counts)
-        for index, label in enumerate(rows):
-            top1, top5, total = counts[index].tolist()
-            results[label][resolution] = (100.0 * top1 / total, 100.0 * top5 / total)
+        at_resolution = (lambda c, r=resolution: set_model_resolution(c, r, crop_ratio))
+        scores = config_topk_percentages(cfg, at_resolution, row_scores, len(rows))
+        for label, score in zip(rows, scores):
+            results[label][resolution] = score
     return results
 
 

@@ -8,18 +8,14 @@ same scores through mmpretrain's ``AverageClsScoreTTA``.
 """
 from __future__ import annotations
 
-import copy
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import torch
 from mmengine.config import Config
-from mmengine.dist import all_reduce, get_rank
-from mmengine.runner import Runner
-from mmengine.utils import ProgressBar
 
 from san_plugin.core import find_controller, input_resolution, set_mode
 from san_plugin.evaluation import tta_views
-from san_plugin.evaluation.topk import topk_correct
+from .eval_loop import config_topk_percentages
 from .eval_pipeline import set_multi_view_test
 from .preprocessor import split_views
 from .transforms import TEST_CROP_RATIO
@@ -62,7 +58,6 @@ def view_probabilities(model, batch: dict) -> tuple[dict[int, torch.Tensor], tor
     return {size: torch.softmax(model(x, mode='tensor').float(), dim=1) for size, x in inputs.items()}, labels
 
 
-@torch.no_grad()  # not inference_mode: MetaConv2d caches kernels by parameter version
 def evaluate_tta(model, cfg: Config, combinations: Sequence[Sequence[int]], *,
                  crop_ratio: float = TEST_CROP_RATIO, ideal: bool = False) -> dict[tuple[int, ...], tuple[float, float]]:
     """Top-1/top-5 of the softmax averaged over each combination's views, one decode per image.
@@ -84,19 +79,13 @@ def evaluate_tta(model, cfg: Config, combinations: Sequence[Sequence[int]], *,
     combinations = list(dict.fromkeys(tta_views(c) for c in combinations))
     if find_controller(model) is not None:
         set_mode(model, 'ideal' if ideal else 'proxy')
-    loader_cfg = copy.deepcopy(cfg)
-    set_multi_view_test(loader_cfg, view_sizes(combinations), crop_ratio)
-    loader = Runner.build_dataloader(loader_cfg.test_dataloader)
-    counts = torch.zeros(len(combinations), 3, dtype=torch.float64)
-    progress = ProgressBar(len(loader)) if get_rank() == 0 else None
-    for batch in loader:
+
+    def combination_scores(batch: dict) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         probabilities, labels = view_probabilities(model, batch)
-        for index, combination in enumerate(combinations):
-            mean = torch.stack([probabilities[s] for s in combination]).mean(dim=0)
-            counts[index] += torch.tensor([topk_correct(mean, labels, 1), topk_correct(mean, labels, 5),
-                                           labels.numel()], dtype=torch.float64)
-        if progress is not None:
-            progress.update()
-    all_reduce(counts)
-    return {combination: (100.0 * top1 / total, 100.0 * top5 / total)
-            for combination, (top1, top5, total) in zip(combinations, counts.tolist())}
+        for combination in combinations:
+            yield torch.stack([probabilities[s] for s in combination]).mean(dim=0), labels
+
+    sizes = view_sizes(combinations)
+    scores = config_topk_percentages(cfg, lambda c: set_multi_view_test(c, sizes, crop_ratio), combination_scores,
+                                     len(combinations))
+    return dict(zip(combinations, scores))

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import math
 import subprocess
-import sys
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -12,7 +11,6 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 GPU_BENCH = ROOT / 'benchmarks' / 'gpu'
-sys.path.insert(0, str(GPU_BENCH))
 
 
 @pytest.mark.parametrize('script', ['check.sh', 'fetch_wheels.sh'])
@@ -38,7 +36,7 @@ class FakeHub:
 
 
 def test_loss_scale_hook_records_every_iteration(tmp_path: Path):
-    from loss_scale_hook import LossScaleRecorderHook
+    from benchmarks.gpu.loss_scale_hook import LossScaleRecorderHook
     import torch
     runner = SimpleNamespace(iter=0, work_dir=str(tmp_path), message_hub=FakeHub(),
                              optim_wrapper=SimpleNamespace(loss_scaler=FakeScaler([65536.0, 32768.0, 32768.0])))
@@ -56,7 +54,7 @@ def test_loss_scale_hook_records_every_iteration(tmp_path: Path):
 
 
 def test_loss_scale_hook_without_a_scaler_records_losses_only(tmp_path: Path):
-    from loss_scale_hook import LossScaleRecorderHook
+    from benchmarks.gpu.loss_scale_hook import LossScaleRecorderHook
     runner = SimpleNamespace(iter=0, work_dir=str(tmp_path), message_hub=FakeHub(), optim_wrapper=SimpleNamespace())
     hook = LossScaleRecorderHook()
     hook.after_train_iter(runner, 0, outputs={'loss': float('nan')})
@@ -73,14 +71,14 @@ def fake_run(work_dir: Path, top1: dict[int, float], losses: list[float], scales
     entry['accuracy/top1_mean'] = sum(top1.values()) / len(top1)
     lines = [json.dumps({'loss': 1.0, 'step': 1}), json.dumps({**entry, 'step': 1})]
     (vis / 'scalars.json').write_text('\n'.join(lines) + '\n')
-    from loss_scale_hook import write_history
+    from benchmarks.gpu.loss_scale_hook import write_history
     write_history(str(work_dir / 'loss_scale.json'), 'AmpOptimWrapper',
                   [[i + 1, s] for i, s in enumerate(scales)], [[i + 1, l] for i, l in enumerate(losses)])
     return work_dir
 
 
 def test_collect_demo_puts_the_runs_side_by_side(tmp_path: Path):
-    import collect_demo
+    from benchmarks.gpu import collect_demo
     fp32 = fake_run(tmp_path / 'fp32', {64: 70.0, 48: 60.0}, [2.0, 1.0], [])
     amp = fake_run(tmp_path / 'amp', {64: 69.5, 48: 61.0}, [2.0, 1.1], [65536.0, 65536.0, 32768.0])
     md, js = tmp_path / 'demo.md', tmp_path / 'demo.json'
@@ -93,7 +91,7 @@ def test_collect_demo_puts_the_runs_side_by_side(tmp_path: Path):
 
 
 def test_collect_demo_fails_on_a_non_finite_loss(tmp_path: Path):
-    import collect_demo
+    from benchmarks.gpu import collect_demo
     run = fake_run(tmp_path / 'amp', {64: 10.0}, [2.0, math.nan], [65536.0, 65536.0])
     code = collect_demo.main(['--run', f'amp={run}', '--md', str(tmp_path / 'd.md'), '--json', str(tmp_path / 'd.json')])
     assert code == 1

@@ -10,6 +10,9 @@ pytest.importorskip('mmpretrain')
 from image_layouts import write_image_folder  # noqa: E402
 from tiny_models import randomise_san_  # noqa: E402
 
+from benchmarks.imagenette import cascade  # noqa: E402
+from benchmarks.imagenette import resolution_predictor as predictor  # noqa: E402
+
 
 @pytest.fixture
 def tiny_run(tmp_path):
@@ -42,9 +45,8 @@ def tiny_run(tmp_path):
     return config, checkpoint, sweep, tmp_path / 'results' / 'imagenette_cascade'
 
 
-def test_the_benchmark_reports_every_comparison(tiny_run, imagenette_scripts):
+def test_the_benchmark_reports_every_comparison(tiny_run):
     config, checkpoint, sweep, out = tiny_run
-    cascade = imagenette_scripts('cascade')
     threads = torch.get_num_threads()
     try:
         result = cascade.main(['--config', str(config), '--checkpoint', str(checkpoint), '--sweep', str(sweep),
@@ -74,8 +76,7 @@ def test_the_benchmark_reports_every_comparison(tiny_run, imagenette_scripts):
         result['single_size'][64]['top1']
 
 
-def test_a_predictor_that_sees_the_answer_picks_the_cheapest_right_size(imagenette_scripts):
-    predictor = imagenette_scripts('resolution_predictor')
+def test_a_predictor_that_sees_the_answer_picks_the_cheapest_right_size():
     generator = torch.Generator().manual_seed(0)
     correct = torch.rand(80, 3, generator=generator) < torch.tensor([0.4, 0.6, 0.8])
     x = correct.float() + 0.01 * torch.randn(80, 3, generator=generator)  # it sees where the SAN is right

@@ -5,13 +5,10 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.imagenette import finetune_report as report
+
 TRAIN = (64, 56, 48, 40, 32)
 TESTS = (80, 72, 64, 56, 48, 44, 40, 36, 32, 24)
-
-
-@pytest.fixture(scope='module')
-def report(imagenette_scripts):
-    return imagenette_scripts('finetune_report')
 
 
 def write_san(folder: Path, diagonal: dict[int, float], epochs: int, lr: float = 0.01) -> Path:
@@ -23,7 +20,7 @@ def write_san(folder: Path, diagonal: dict[int, float], epochs: int, lr: float =
     return folder
 
 
-def test_gain_per_size_and_the_target(tmp_path, report):
+def test_gain_per_size_and_the_target(tmp_path):
     scratch = write_san(tmp_path / 'san', dict(zip(TRAIN, (70.0, 69.0, 68.0, 66.0, 64.0))), 15)
     base = write_san(tmp_path / 'baseline_64', dict(zip(TRAIN, (72.0,) * 5)), 15)
     good = write_san(tmp_path / 'ft', dict(zip(TRAIN, (71.0, 69.0, 69.0, 66.5, 64.0))), 5)
@@ -47,7 +44,7 @@ def test_gain_per_size_and_the_target(tmp_path, report):
     assert '**not met**' in (tmp_path / 'r3.md').read_text()
 
 
-def test_unfinished_run_is_named(tmp_path, report):
+def test_unfinished_run_is_named(tmp_path):
     (tmp_path / 'ft').mkdir()
     with pytest.raises(SystemExit, match='ft: no eval.json or timing.json'):
         report.main(['--finetune', str(tmp_path / 'ft'), '--scratch', str(tmp_path), '--baseline', str(tmp_path)])

@@ -3,9 +3,10 @@ import json
 
 from image_layouts import write_image_folder
 
+from benchmarks.imagenette import loss_scale
 
-def test_loss_scale_benchmark_measures_both_architectures(tmp_path, imagenette_scripts):
-    loss_scale = imagenette_scripts('loss_scale')
+
+def test_loss_scale_benchmark_measures_both_architectures(tmp_path):
     data = write_image_folder(tmp_path / 'data', per_split={'train': 3, 'val': 1}, sizes=((72, 64),))
     out = tmp_path / 'results' / 'scale'
     loss_scale.main(['--data-root', str(data), '--width', '0.25', '--batches', '1', '--out', str(out)])

@@ -5,13 +5,10 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.imagenette import lr_sweep, run_summary
+
 TRAIN = (64, 56, 48, 40, 32)
 TESTS = (80, 72, 64, 56, 48, 44, 40, 36, 32, 24)
-
-
-@pytest.fixture(scope='module')
-def lr_sweep(imagenette_scripts):
-    return imagenette_scripts('lr_sweep')
 
 
 def write_run(root: Path, lr: float, name: str, value: float, seed: int = 0) -> None:
@@ -27,7 +24,7 @@ def write_run(root: Path, lr: float, name: str, value: float, seed: int = 0) -> 
     (folder / 'timing.json').write_text(json.dumps(dict(epochs=15, train_wall_s=60.0, seed=seed)))
 
 
-def test_report_picks_the_best_worst_case_and_compares_best_against_best(tmp_path, lr_sweep):
+def test_report_picks_the_best_worst_case_and_compares_best_against_best(tmp_path):
     for lr, base in ((0.025, 70.0), (0.1, 74.0)):
         for s in TRAIN:
             write_run(tmp_path, lr, f'baseline_{s}', base)
@@ -56,7 +53,7 @@ def test_report_picks_the_best_worst_case_and_compares_best_against_best(tmp_pat
     assert 'on the trained sizes: NOT met (64: +0.50' in md  # 75 against shared convs' 74.5: within the noise
 
 
-def test_a_best_rate_counts_only_with_a_worse_rate_tried_on_each_side(tmp_path, lr_sweep):
+def test_a_best_rate_counts_only_with_a_worse_rate_tried_on_each_side(tmp_path):
     tops = {0.025: 70.0, 0.05: 73.0, 0.1: 74.0, 0.2: 73.5}  # every baseline peaks at 0.1, inside the sweep
     for lr, base in tops.items():
         for s in TRAIN:
@@ -82,7 +79,7 @@ def test_a_best_rate_counts_only_with_a_worse_rate_tried_on_each_side(tmp_path, 
     assert 'Targets for `san` (best against best): SAN >= baseline at every training size: met' in md
 
 
-def test_seeds_at_each_models_best_rate_from_seed_roots_and_a_previous_report(tmp_path, lr_sweep):
+def test_seeds_at_each_models_best_rate_from_seed_roots_and_a_previous_report(tmp_path):
     main, seed1 = tmp_path / 'main', tmp_path / 'seed1'
     for lr in (0.05, 0.1, 0.2):
         for s in TRAIN:
@@ -114,7 +111,7 @@ def test_seeds_at_each_models_best_rate_from_seed_roots_and_a_previous_report(tm
         lr_sweep.main(['--root', str(main), '--out', str(out), '--no-diagnostics', '--previous-seeds', str(previous)])
 
 
-def test_worst_case_uses_the_sizes_with_a_baseline_at_every_rate(tmp_path, lr_sweep):
+def test_worst_case_uses_the_sizes_with_a_baseline_at_every_rate(tmp_path):
     for lr, base in ((0.025, 70.0), (0.1, 74.0)):
         for s in (TRAIN if lr == 0.1 else (64, 32)):
             write_run(tmp_path, lr, f'baseline_{s}', base + (s == 32))
@@ -127,12 +124,12 @@ def test_worst_case_uses_the_sizes_with_a_baseline_at_every_rate(tmp_path, lr_sw
     assert 'san: +0.50 (sizes 64/32)' in (tmp_path / 'r.md').read_text()
 
 
-def test_no_runs_is_an_error_naming_the_folder(tmp_path, lr_sweep):
+def test_no_runs_is_an_error_naming_the_folder(tmp_path):
     with pytest.raises(SystemExit, match=str(tmp_path)):
         lr_sweep.main(['--root', str(tmp_path), '--out', str(tmp_path / 'x')])
 
 
-def test_previous_report_fills_in_the_runs_the_root_lacks_and_is_named(tmp_path, lr_sweep):
+def test_previous_report_fills_in_the_runs_the_root_lacks_and_is_named(tmp_path):
     first, second = tmp_path / 'first', tmp_path / 'second'
     for s in TRAIN:
         write_run(first, 0.1, f'baseline_{s}', 74.0)
@@ -152,7 +149,7 @@ def test_previous_report_fills_in_the_runs_the_root_lacks_and_is_named(tmp_path,
     assert 'baseline_64 at 0.1' in md and 'san at' not in md.split('Carried over')[1].split('\n')[0]
 
 
-def test_previous_that_is_not_a_report_is_an_error_naming_it(tmp_path, lr_sweep):
+def test_previous_that_is_not_a_report_is_an_error_naming_it(tmp_path):
     bad = tmp_path / 'bad.json'
     bad.write_text('{"rows": {}}')
     write_run(tmp_path / 'runs', 0.1, 'san', 70.0)
@@ -160,9 +157,7 @@ def test_previous_that_is_not_a_report_is_an_error_naming_it(tmp_path, lr_sweep)
         lr_sweep.main(['--root', str(tmp_path / 'runs'), '--previous', str(bad), '--out', str(tmp_path / 'x')])
 
 
-def test_run_summaries_carry_what_the_report_needs_and_it_regenerates_from_them(tmp_path, lr_sweep,
-                                                                               imagenette_scripts):
-    run_summary = imagenette_scripts('run_summary')
+def test_run_summaries_carry_what_the_report_needs_and_it_regenerates_from_them(tmp_path):
     work = tmp_path / 'work'
     for s in TRAIN:
         write_run(work, 0.1, f'baseline_{s}', 70.0)

@@ -6,13 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.imagenette import report, seeds
+
 TRAIN = (64, 56, 48, 40, 32)
 TESTS = (64, 48, 32)
-
-
-@pytest.fixture(scope='module')
-def modules(imagenette_scripts):
-    return imagenette_scripts('seeds'), imagenette_scripts('report')
 
 
 def write_model(work: Path, name: str, value: float) -> None:
@@ -42,8 +39,7 @@ def three_seeds(root: Path, san, base64, base32) -> list[Path]:
     return dirs
 
 
-def test_mean_spread_and_where_the_gain_stands(tmp_path, modules):
-    seeds, report = modules
+def test_mean_spread_and_where_the_gain_stands(tmp_path):
     # SAN 70/71/72 (sd 1); baseline_64 65/65/65 (sd 0): +6 > 2 x 1 stands; baseline_32 69/71/73 (sd 2):
     # +0 does not
     dirs = three_seeds(tmp_path, (70.0, 71.0, 72.0), (65.0, 65.0, 65.0), (69.0, 71.0, 73.0))
@@ -67,8 +63,7 @@ def test_mean_spread_and_where_the_gain_stands(tmp_path, modules):
     assert md.rstrip().endswith('## Analysis of these runs') and '## Analysis (issue 7)' not in md
 
 
-def test_a_model_missing_in_one_seed_is_left_out(tmp_path, modules):
-    seeds, _ = modules
+def test_a_model_missing_in_one_seed_is_left_out(tmp_path):
     dirs = three_seeds(tmp_path, (70.0, 71.0, 72.0), (65.0, 65.0, 65.0), (69.0, 71.0, 73.0))
     (dirs[2] / 'baseline_32' / 'eval.json').unlink()
     stats = seeds.seed_statistics(dirs)

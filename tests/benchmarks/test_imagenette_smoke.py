@@ -4,7 +4,6 @@ two multi-resolution combinations, and the report (markdown, json, png) is writt
 entries are then added to eval.json files that lack them (run.py --steps tta, evaluate.py) without
 re-running what is there. Catches broken configs, runner, evaluation or report."""
 import json
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,17 +12,12 @@ pytest.importorskip('mmpretrain')
 from image_layouts import write_image_folder  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[2]
-BENCH = REPO / 'benchmarks' / 'imagenette'
 
 
 @pytest.fixture(scope='module')
 def run_module():
-    sys.path.insert(0, str(BENCH))
-    try:
-        import run  # noqa: PLC0415
-        yield run
-    finally:
-        sys.path.remove(str(BENCH))
+    from benchmarks.imagenette import run  # noqa: PLC0415  (after the mmpretrain skip)
+    return run
 
 
 def test_every_model_trains_evaluates_and_reports(tmp_path, run_module):
@@ -77,7 +71,7 @@ def tta_added_later(run_module, work: Path, options: list[str]) -> None:
     """eval.json files without multi-resolution entries (as written before them) get them from
     ``run.py --steps tta`` and ``evaluate.py``, equal to those of a full evaluation; what is there
     is not evaluated again."""
-    import evaluate  # noqa: PLC0415  (benchmarks/imagenette, on sys.path through run_module)
+    from benchmarks.imagenette import evaluate  # noqa: PLC0415
     full = {name: json.loads((work / name / 'eval.json').read_text()) for name in ('san', 'baseline_64')}
     for name, result in full.items():
         old = {k: v for k, v in result.items() if k not in ('tta', 'gflops')}
@@ -108,13 +102,9 @@ def tta_added_later(run_module, work: Path, options: list[str]) -> None:
 
 
 def run_configs() -> dict:
-    sys.path.insert(0, str(BENCH))
-    try:
-        import run  # noqa: PLC0415
-        return {f'{arch}:{name}': path for arch in ('resnet18', *run.ARCH_CONFIGS)
-                for name, path in run.configs_for(arch).items()}
-    finally:
-        sys.path.remove(str(BENCH))
+    from benchmarks.imagenette import run  # noqa: PLC0415
+    return {f'{arch}:{name}': path for arch in ('resnet18', *run.ARCH_CONFIGS)
+            for name, path in run.configs_for(arch).items()}
 
 
 def test_config_family_is_one_recipe():

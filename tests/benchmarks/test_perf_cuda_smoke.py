@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,6 @@ from script_runner import run_script
 
 ROOT = Path(__file__).resolve().parents[2]
 GPU_BENCH = ROOT / 'benchmarks' / 'gpu'
-sys.path.insert(0, str(GPU_BENCH))
 
 
 def run_perf(*args: str) -> subprocess.CompletedProcess:
@@ -55,7 +53,7 @@ def test_cpu_dry_run_measures_every_default_section_and_merges(tmp_path: Path):
 
 
 def test_a_cpu_run_never_writes_into_the_results_folder():
-    import perf_cuda
+    from benchmarks.gpu import perf_cuda
     with pytest.raises(SystemExit, match='must not write into'):
         perf_cuda.main(['--device', 'cpu', '--tiny', '--out', str(ROOT / 'benchmarks' / 'results')])
     with pytest.raises(SystemExit, match='needs --out'):
@@ -88,7 +86,7 @@ def synthetic_cuda_results() -> dict:
 
 
 def test_report_of_gpu_results_names_the_gpu_and_judges_the_targets():
-    from perf_cuda_report import render
+    from benchmarks.gpu.perf_cuda_report import render
     report = render(synthetic_cuda_results())
     assert report.startswith('# CUDA performance on Test GPU')
     assert 'driver 1.0' in report and '`python perf`' in report

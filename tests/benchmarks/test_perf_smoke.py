@@ -8,15 +8,14 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 from image_layouts import write_image_folder
 from script_runner import run_script
 
+from benchmarks.perf_report import SECTIONS
+
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / 'benchmarks'))
-from perf_report import SECTIONS  # noqa: E402
 
 
 def run_perf(*args: str) -> subprocess.CompletedProcess:
@@ -118,8 +117,8 @@ def test_only_latency_replaces_the_measured_models_rows(tmp_path: Path):
 
 
 def test_missing_data_dir_skips_only_the_data_figure(tmp_path: Path):
-    from perf_data import data_pipeline
-    from perf_report import data_section
+    from benchmarks.perf_data import data_pipeline
+    from benchmarks.perf_report import data_section
     result = data_pipeline(str(tmp_path / 'absent'), [64, 48], images=8, batch=4, workers=0, repeats=1)
     assert 'skipped' in result
     lines = data_section(result)
@@ -130,7 +129,7 @@ def test_batch_size_reads_every_collate_layout():
     """Figure 9 divides times by this: default_collate, pseudo_collate (views-major) and plain batches."""
     import torch
     from mmengine.dataset import default_collate, pseudo_collate
-    from perf_views import batch_size
+    from benchmarks.perf_views import batch_size
     samples = [dict(inputs=[torch.zeros(3, 8, 8, dtype=torch.uint8), torch.zeros(3, 4, 4, dtype=torch.uint8)])
                for _ in range(5)]
     assert batch_size(default_collate(samples)['inputs']) == 5

@@ -1,4 +1,5 @@
-"""Small helpers shared by measurement and export: example inputs and an eval-mode scope."""
+"""Small helpers for any model, shared by calibration, measurement and export: its device, example
+inputs, an eval-mode scope and the tensors of an output."""
 from __future__ import annotations
 
 from contextlib import contextmanager, nullcontext
@@ -7,8 +8,8 @@ from typing import Any, ContextManager, Iterator
 import torch
 from torch import nn
 
-from san_plugin.core import find_controller, san_resolution
-from san_plugin.core.meta_conv import MetaConv2d
+from .convert import find_controller, san_resolution
+from .meta_conv import MetaConv2d
 
 
 def model_device(model: nn.Module) -> torch.device:

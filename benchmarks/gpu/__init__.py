@@ -1,0 +1,1 @@
+"""The GPU check (``check.sh``) and its measurements (``perf_cuda.py``)."""
