@@ -71,3 +71,19 @@ def tiny_san(resolutions: Sequence[int] = (32, 16), cnn: Callable[[], nn.Module]
     torch.manual_seed(seed)
     model, _ = convert(cnn(), resolutions, init='scratch', **convert_kwargs)
     return randomise_san_(model, w_std, bn)
+
+
+def save_confident_san(cfg, checkpoint) -> nn.Module:
+    """Builds the (MMPretrain) SAN of ``cfg`` with random meta learners and a large FC, so that its
+    outputs differ by size and are confident, and saves it as a checkpoint; returns the model."""
+    from mmengine.registry import init_default_scope
+    from mmpretrain.registry import MODELS
+    from san_plugin.mm.model_from_config import model_config
+    init_default_scope('mmpretrain')
+    torch.manual_seed(0)
+    model = MODELS.build(model_config(cfg)).eval()
+    randomise_san_(model.backbone, w_std=0.3)
+    with torch.no_grad():
+        model.head.fc.weight.normal_(0, 3.0)
+    torch.save({'state_dict': model.state_dict(), 'meta': {}}, checkpoint)
+    return model

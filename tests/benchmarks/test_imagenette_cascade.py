@@ -8,7 +8,7 @@ import torch
 
 pytest.importorskip('mmpretrain')
 from image_layouts import write_image_folder  # noqa: E402
-from tiny_models import randomise_san_  # noqa: E402
+from tiny_models import save_confident_san  # noqa: E402
 
 from benchmarks.imagenette import cascade  # noqa: E402
 from benchmarks.imagenette import resolution_predictor as predictor  # noqa: E402
@@ -17,11 +17,8 @@ from benchmarks.imagenette import resolution_predictor as predictor  # noqa: E40
 @pytest.fixture
 def tiny_run(tmp_path):
     from mmengine.config import Config
-    from mmengine.registry import init_default_scope
-    from mmpretrain.registry import MODELS
 
     import san_plugin.mm  # noqa: F401
-    from san_plugin.mm.model_from_config import model_config
     data = write_image_folder(tmp_path / 'data', per_split={'val': 6}, sizes=((40, 40), (52, 40), (40, 47)))
     cfg = Config.fromfile('configs/demo/san_resnet18_demo.py')
     cfg.merge_from_dict({'model.backbone.base_channels': 8, 'model.backbone.stem_channels': 8,
@@ -30,14 +27,8 @@ def tiny_run(tmp_path):
                          'test_dataloader.persistent_workers': False})
     config = tmp_path / 'san_run_config.py'
     cfg.dump(str(config))
-    init_default_scope('mmpretrain')
-    torch.manual_seed(0)
-    model = MODELS.build(model_config(cfg)).eval()
-    randomise_san_(model.backbone, w_std=0.3)
-    with torch.no_grad():
-        model.head.fc.weight.normal_(0, 3.0)
     checkpoint = tmp_path / 'epoch_1.pth'
-    torch.save({'state_dict': model.state_dict(), 'meta': {}}, checkpoint)
+    save_confident_san(cfg, checkpoint)
     sweep = tmp_path / 'sweep.json'
     sweep.write_text(json.dumps({'best_vs_best': {
         'baseline_64': {'lr': 0.1, 'top1': 60.0, 'rates_tried': [0.1]},

@@ -13,7 +13,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from mmengine.registry import init_default_scope
 from mmengine.runner import Runner, load_checkpoint
 from mmpretrain.registry import MODELS, TRANSFORMS
 from PIL import Image
@@ -26,7 +25,7 @@ from san_plugin.mm.cli.config import load_config
 from san_plugin.mm.eval_pipeline import set_model_resolution
 from san_plugin.mm.model_from_config import build_model, model_config
 from san_tools_helpers import REPO, run_tool, write_config
-from tiny_models import randomise_san_
+from tiny_models import save_confident_san
 
 RESOLUTIONS = (32, 24, 16)
 pytestmark = pytest.mark.slow
@@ -38,14 +37,8 @@ def tiny(image_folder, tmp_path_factory):
     root = tmp_path_factory.mktemp('cascade')
     config = write_config(root / 'config.py', image_folder, resolutions=RESOLUTIONS)
     cfg = load_config(str(config))
-    init_default_scope('mmpretrain')
-    torch.manual_seed(0)
-    model = MODELS.build(model_config(cfg)).eval()
-    randomise_san_(model.backbone, w_std=0.3)
-    with torch.no_grad():
-        model.head.fc.weight.normal_(0, 3.0)
     checkpoint = root / 'epoch_1.pth'
-    torch.save({'state_dict': model.state_dict(), 'meta': {}}, checkpoint)
+    model = save_confident_san(cfg, checkpoint)
     model = build_model(cfg, str(checkpoint))
     probs, labels = cascade_probabilities(model, cfg, RESOLUTIONS, crop_ratio=0.875)
     return root, config, cfg, checkpoint, model, probs, labels
