@@ -7,7 +7,7 @@ The test pipeline resizes the short side to S / 0.875 and center-crops S. A SAN 
 at its input's resolution: proxy inference (nearest training resolution) by default,
 ideal inference with ``--mode ideal`` for calibrated resolutions (tools/calibrate_bn.py).
 ``--tta 64 48`` tests every image at each of those resolutions and averages the softmax
-scores (mmpretrain's ``AverageClsScoreTTA``): an ensemble from one checkpoint.
+scores (``san_plugin.mm.tta.MultiResolutionTTA``, one decode per image): an ensemble from one checkpoint.
 ``--cascade FILE`` (thresholds from tools/cascade.py) tests each image at the smallest size it
 needs: one decode, the standard test crop at each of the file's sizes, the undecided images of
 each size run as one batch; reports top-1 and ``cascade/mean_gflops`` (each image charged every
@@ -23,7 +23,8 @@ from san_plugin.mm.cascade import set_cascade_test
 from san_plugin.mm.cli.config import load_config
 from san_plugin.mm.cli.launch import add_launch_args, parse_launch_args, setup_distributed
 from san_plugin.mm.runner import build_runner
-from san_plugin.mm.eval_pipeline import set_model_resolution, set_multi_resolution_tta
+from san_plugin.mm.eval_pipeline import set_model_resolution
+from san_plugin.mm.tta import set_multi_resolution_tta
 from san_plugin.mm.transforms import TEST_CROP_RATIO
 
 

@@ -60,7 +60,7 @@ def views_and_probabilities(model, cfg, sizes: Sequence[int]):
     """Every image's crop at every size (model inputs), the SAN's softmax there and its pooled
     features at the smallest size, one decode per image."""
     from san_plugin.mm.cascade import classify_with, multi_view_loader
-    from san_plugin.mm.tta_sweep import view_inputs
+    from san_plugin.mm.tta import view_inputs
     from san_plugin.mm.transforms import TEST_CROP_RATIO
     classify = classify_with(model)
     views: dict[int, list] = {s: [] for s in sizes}

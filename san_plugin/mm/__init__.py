@@ -1,7 +1,7 @@
 """MMPretrain/mmengine glue for SAN. Load with ``custom_imports = dict(imports=['san_plugin.mm'])``.
 
 The SAN components (classifier, head, losses, transforms, preprocessor, metric, DDP
-wrapper, runner) are registered into MMPretrain's and mmengine's registries when their modules
+wrapper, runner, multi-resolution testing) are registered into MMPretrain's and mmengine's registries when their modules
 are imported. The fixes to the toolboxes that are not about SAN live in
 :mod:`san_plugin.mm.engine`; importing this package installs them with one call,
 :func:`~san_plugin.mm.engine.install_engine_fixes`. What the command-line tools share
@@ -30,13 +30,15 @@ from .preprocessor import SANDataPreprocessor
 from .resolutions import ConflictingResolutionsError, apply_training_sizes
 from .runner import SANRunner
 from .transforms import MultiResolution, MultiResolutionTest
+from .tta import MultiResolutionTTA
 from .wrappers import SANDistributedDataParallel
 
 install_engine_fixes()  # registered names (SafeLoadImageFromFile, CPUAmpOptimWrapper, ...), safe loads, atomic saves
 SANRunner.add_config_step(apply_training_sizes)  # every training-size setting from the config's one statement
 
 __all__ = [  # the SAN components, then the engine components configs name (defined in san_plugin.mm.engine)
-    'CascadeCost', 'SANCascadeClassifier', 'MultiResolution', 'MultiResolutionTest', 'NonFiniteLossError',
+    'CascadeCost', 'SANCascadeClassifier', 'MultiResolution', 'MultiResolutionTest', 'MultiResolutionTTA',
+    'NonFiniteLossError',
     'ResolutionAccuracy', 'SANClassifier', 'SANClsHead', 'SANDataPreprocessor', 'SANDistributedDataParallel',
     'SANRunner', 'ScaleDistillationLoss', 'ConflictingResolutionsError', 'apply_training_sizes',
     'BadImageError', 'CPUAmpOptimWrapper', 'CheckedCustomDataset', 'RandomStateHook',

@@ -23,7 +23,7 @@ from san_plugin.evaluation.cascade import Cascade, collect_probabilities
 from san_plugin.evaluation.fingerprint import model_fingerprint
 from .classifier import SANClassifier
 from .eval_pipeline import set_model_resolution, set_multi_view_test
-from .tta_sweep import view_inputs
+from .tta import view_inputs
 
 
 def classify_with(model):

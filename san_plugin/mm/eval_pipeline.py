@@ -1,6 +1,5 @@
 """A config's test pipeline rewritten for one resolution (``tools/test.py --resolution S``, sweeps),
-for multi-resolution testing (``tools/test.py --tta 64 48``), or for several test crops per decoded
-image (the multi-resolution sweeps, ``tools/eval_resolutions.py --tta 64,48``)."""
+or for several test crops per decoded image (multi-resolution testing, the cascade)."""
 from __future__ import annotations
 
 from typing import Sequence
@@ -53,27 +52,3 @@ def _split_at_loader(pipeline: Sequence[dict]) -> tuple[list[dict], list[dict]]:
     kept = [step for step in pipeline if step['type'] not in _RESIZE_STEPS]
     load_index = next((i for i, step in enumerate(kept) if is_image_loader(step)), 0)
     return kept[:load_index + 1], kept[load_index + 1:]
-
-
-def set_multi_resolution_tta(cfg: Config, resolutions: Sequence[int], crop_ratio: float) -> None:
-    """Tests every image at several resolutions and averages the softmax scores.
-
-    mmpretrain's own test-time augmentation does the work: the test pipeline becomes a
-    ``TestTimeAug`` with one resize + center crop per resolution (the standard test crop,
-    with the config's ``eval_resize`` options), and the model is wrapped in
-    ``AverageClsScoreTTA``. A SAN runs each view at its own resolution (proxy inference
-    unless ``mode='ideal'``), so one checkpoint gives a free ensemble whose cost is the
-    sum of the views' costs.
-
-    Example:
-        >>> set_multi_resolution_tta(cfg, [64, 48], crop_ratio=0.875)
-    """
-    sizes = [int(s) for s in resolutions]
-    if len(sizes) < 2 or len(set(sizes)) != len(sizes) or min(sizes) <= 0:
-        raise ValueError(f'multi-resolution testing needs two or more distinct positive resolutions, got {sizes}')
-    decode, rest = _split_at_loader(cfg.test_dataloader.dataset.pipeline)
-    options = dict(cfg.get('eval_resize') or {})
-    views = [dict(type='Compose', transforms=eval_resize_steps(s, crop_ratio, **options)) for s in sizes]
-    after = dict(type='Compose', transforms=rest)  # one stage of one choice (e.g. PackInputs)
-    cfg.test_dataloader.dataset.pipeline = decode + [dict(type='TestTimeAug', transforms=[views, [after]])]
-    cfg.model = dict(type='AverageClsScoreTTA', module=cfg.model)

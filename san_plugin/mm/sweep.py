@@ -2,7 +2,7 @@
 
 The evaluation loop: every row (a SAN's BN branch, the SAN as it runs, a baseline) at
 every test resolution, decoding each resolution once; multi-resolution testing
-(:mod:`san_plugin.mm.tta_sweep`); and the cost of the deployed (baked) model per
+(:mod:`san_plugin.mm.tta`); and the cost of the deployed (baked) model per
 resolution. Models come from :mod:`san_plugin.mm.model_from_config`; both evaluations run
 the one loop of :mod:`san_plugin.mm.eval_loop`.
 """
@@ -22,7 +22,7 @@ from .eval_loop import config_topk_percentages
 from .eval_pipeline import set_model_resolution
 from .model_from_config import build_model, training_resolution
 from .transforms import TEST_CROP_RATIO
-from .tta_sweep import evaluate_tta, view_sizes
+from .tta import evaluate_tta, view_sizes
 
 
 def evaluate_rows(model, cfg: Config, test_resolutions: Sequence[int], *, rows: dict[str, int | None],

@@ -1,4 +1,4 @@
-"""Multi-resolution testing in the sweeps: the views of one decode are the single-resolution test
+"""Multi-resolution testing (the sweeps and tools/test.py --tta): the views of one decode are the single-resolution test
 crops, each runs as the model runs at its size, and a combination's accuracy is that of the mean
 of its views' softmax. Checked on a SAN and on a plain model with mmpretrain's own preprocessor."""
 from __future__ import annotations
@@ -16,7 +16,8 @@ from san_plugin.evaluation.topk import topk_correct
 from san_plugin.mm.cli.config import load_config
 from san_plugin.mm.eval_pipeline import set_model_resolution, set_multi_view_test
 from san_plugin.mm.model_from_config import model_config
-from san_plugin.mm.tta_sweep import evaluate_tta, view_probabilities, view_sizes
+from san_plugin.mm.tta import (MultiResolutionTTA, evaluate_tta, set_multi_resolution_tta, view_probabilities,
+                               view_sizes)
 
 ROOT = Path(__file__).resolve().parents[2]
 COMBINATIONS = [(32, 24), (40, 32, 24), (28, 24)]
@@ -63,14 +64,20 @@ def random_readout(model, cfg, size: int = 24) -> None:
         model.head.fc.bias.copy_(-weight @ feats.mean(0))
 
 
-@pytest.mark.parametrize('san', [True, False], ids=['san', 'plain'])
-def test_each_combination_scores_the_mean_of_its_single_resolution_softmax(tmp_path, san):
-    data = write_image_folder(tmp_path / 'data', classes=('a', 'b', 'c'), per_split={'val': 4},
+def readout_model(tmp_path: Path, san: bool, images_per_class: int):
+    """The tiny config on a 3-class image folder of mixed sizes, and its model with a random readout."""
+    data = write_image_folder(tmp_path / 'data', classes=('a', 'b', 'c'), per_split={'val': images_per_class},
                               sizes=((40, 40), (52, 40), (40, 47)))
     cfg = tiny_config(data, san)
     torch.manual_seed(0)
     model = MODELS.build(model_config(cfg)).eval()
     random_readout(model, cfg)
+    return cfg, model
+
+
+@pytest.mark.parametrize('san', [True, False], ids=['san', 'plain'])
+def test_each_combination_scores_the_mean_of_its_single_resolution_softmax(tmp_path, san):
+    cfg, model = readout_model(tmp_path, san, images_per_class=4)
     single = {s: single_resolution_softmax(model, cfg, s) for s in view_sizes(COMBINATIONS)}
 
     # one decode per image: the views equal the single-resolution crops, run the same way
@@ -109,3 +116,21 @@ def test_the_views_pipeline_keeps_the_config_eval_resize():
     load, views, pack = cfg.test_dataloader.dataset.pipeline
     assert (load['type'], pack['type']) == ('SafeLoadImageFromFile', 'PackInputs')
     assert [step.transforms[0].scale for step in TRANSFORMS.build(views).steps.values()] == [182, 109]
+
+
+@pytest.mark.parametrize('san', [True, False], ids=['san', 'plain'])
+def test_the_test_tool_model_predicts_the_mean_softmax_of_its_views(tmp_path, san):
+    cfg, model = readout_model(tmp_path, san, images_per_class=3)
+    single = {s: single_resolution_softmax(model, cfg, s) for s in (32, 24)}
+
+    tta_cfg = copy.deepcopy(cfg)
+    set_multi_resolution_tta(tta_cfg, [24, 32], 0.875)
+    assert tta_cfg.model.type == 'MultiResolutionTTA'
+    tta = MultiResolutionTTA(module=model)
+    samples = [s for batch in Runner.build_dataloader(tta_cfg.test_dataloader) for s in tta.test_step(batch)]
+    scores = torch.stack([s.pred_score for s in samples])
+    torch.testing.assert_close(scores, (single[32][0] + single[24][0]) / 2)
+    assert [int(s.pred_label) for s in samples] == scores.argmax(1).tolist()
+    assert torch.equal(torch.cat([s.gt_label for s in samples]), single[32][1])
+    with pytest.raises(ValueError, match='two or more distinct positive resolutions'):
+        set_multi_resolution_tta(copy.deepcopy(cfg), [32, 32], 0.875)
