@@ -87,3 +87,13 @@ def save_confident_san(cfg, checkpoint) -> nn.Module:
         model.head.fc.weight.normal_(0, 3.0)
     torch.save({'state_dict': model.state_dict(), 'meta': {}}, checkpoint)
     return model
+
+
+def randomize_bn_(norm: nn.Module) -> nn.Module:
+    """Random running statistics and affine parameters (a BN that a test can tell from a fresh one), in place."""
+    with torch.no_grad():
+        norm.running_mean.uniform_(-0.5, 0.5)
+        norm.running_var.uniform_(0.5, 2.0)
+        norm.weight.uniform_(0.5, 1.5)
+        norm.bias.uniform_(-0.5, 0.5)
+    return norm

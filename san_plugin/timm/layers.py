@@ -1,12 +1,15 @@
 """Teaches the SAN converter timm's convolution classes, keeping their semantics."""
 from __future__ import annotations
 
+from functools import partial
+
 import torch
 from torch.nn import functional as F
 from timm.layers import Conv2dSame, ScaledStdConv2d, ScaledStdConv2dSame, StdConv2d, StdConv2dSame
 from timm.layers.padding import pad_same
 
 from san_plugin.core import register_conv_kind
+from san_plugin.core.conv_kinds import KernelOp
 
 
 def _conv2d_same(m, x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
@@ -23,15 +26,22 @@ def _std_conv2d(m, x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | N
     return F.conv2d(x, _standardized(m, kernel), bias, m.stride, m.padding, m.dilation, m.groups)
 
 
-def _std_conv2d_same(m, x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+def _same_padded(conv: KernelOp) -> KernelOp:
+    """``conv`` after timm's dynamic 'same' padding where the layer asks for it (``same_pad``: its
+    ``*Same`` classes with a stride or a kernel that a static padding cannot centre). A partial of
+    module-level functions, so a converted model still pickles."""
+    return partial(_pad_then, conv)
+
+
+def _pad_then(conv: KernelOp, m, x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     if m.same_pad:
         x = pad_same(x, m.kernel_size, m.stride, m.dilation)
-    return _std_conv2d(m, x, kernel, bias)
+    return conv(m, x, kernel, bias)
 
 
 register_conv_kind(Conv2dSame, _conv2d_same)
 register_conv_kind(StdConv2d, _std_conv2d)
-register_conv_kind(StdConv2dSame, _std_conv2d_same)
+register_conv_kind(StdConv2dSame, _same_padded(_std_conv2d))
 
 
 def _scaled_standardized(m, kernel: torch.Tensor) -> torch.Tensor:
@@ -46,11 +56,5 @@ def _scaled_std_conv2d(m, x: torch.Tensor, kernel: torch.Tensor, bias: torch.Ten
     return F.conv2d(x, _scaled_standardized(m, kernel), bias, m.stride, m.padding, m.dilation, m.groups)
 
 
-def _scaled_std_conv2d_same(m, x: torch.Tensor, kernel: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
-    if m.same_pad:
-        x = pad_same(x, m.kernel_size, m.stride, m.dilation)
-    return _scaled_std_conv2d(m, x, kernel, bias)
-
-
 register_conv_kind(ScaledStdConv2d, _scaled_std_conv2d)  # NFNets (nf_resnet50, dm_nfnet_*), their gain kept shared
-register_conv_kind(ScaledStdConv2dSame, _scaled_std_conv2d_same)
+register_conv_kind(ScaledStdConv2dSame, _same_padded(_scaled_std_conv2d))

@@ -6,26 +6,18 @@ import torch
 from torch import nn
 
 from san_plugin.core import PrivateBatchNorm2d, ResolutionPlan, ScaleController, convert, private_norms
+from tiny_models import randomize_bn_
 
 RES = (64, 48, 32)
 
 
-def randomize_(norm):
-    with torch.no_grad():
-        norm.running_mean.uniform_(-0.5, 0.5)
-        norm.running_var.uniform_(0.5, 2.0)
-        norm.weight.uniform_(0.5, 1.5)
-        norm.bias.uniform_(-0.5, 0.5)
-    return norm
-
-
 def private(norm=None):
     ctrl = ScaleController(RES)
-    return PrivateBatchNorm2d(norm if norm is not None else randomize_(nn.BatchNorm2d(6)), ctrl), ctrl
+    return PrivateBatchNorm2d(norm if norm is not None else randomize_bn_(nn.BatchNorm2d(6)), ctrl), ctrl
 
 
 def test_one_copy_per_training_resolution():
-    original = randomize_(nn.BatchNorm2d(6, momentum=0.3, eps=1e-3))
+    original = randomize_bn_(nn.BatchNorm2d(6, momentum=0.3, eps=1e-3))
     norm, _ = private(original)
     assert sorted(norm.branches.keys(), key=int) == ['32', '48', '64']
     for size in RES:
@@ -40,7 +32,7 @@ def test_one_copy_per_training_resolution():
 def test_forward_uses_the_active_branch():
     norm, ctrl = private()
     for size in RES:
-        randomize_(norm.branch(size))
+        randomize_bn_(norm.branch(size))
     norm.eval()
     x = torch.randn(2, 6, 5, 5)
     outputs = {}
@@ -78,12 +70,12 @@ def test_calibrated_resolutions_get_a_branch_at_construction():
 
 
 def test_sync_batchnorm_conversion_reaches_every_branch():
-    net = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), randomize_(nn.BatchNorm2d(6)), nn.ReLU(),
-                        nn.Conv2d(6, 6, 3, padding=1), randomize_(nn.BatchNorm2d(6)))
+    net = nn.Sequential(nn.Conv2d(3, 6, 3, padding=1), randomize_bn_(nn.BatchNorm2d(6)), nn.ReLU(),
+                        nn.Conv2d(6, 6, 3, padding=1), randomize_bn_(nn.BatchNorm2d(6)))
     net, _ = convert(net, RES)
     for norm in private_norms(net):
         for size in RES:
-            randomize_(norm.branch(size))
+            randomize_bn_(norm.branch(size))
     net.eval()
     reference = copy.deepcopy(net)
     synced = nn.SyncBatchNorm.convert_sync_batchnorm(net)

@@ -7,11 +7,11 @@ from mmcv.cnn.bricks.conv2d_adaptive_padding import Conv2dAdaptivePadding
 from mmpretrain.models import EfficientNet, EfficientNetV2
 
 import san_plugin.mm.conv_kinds  # noqa: F401  (registers the kind)
-from san_plugin.core import MetaConv2d, ScaleController, ScaleEncoding, bake, convert
+from conv_kind_checks import RES, assert_applies_the_generated_kernel, assert_starts_equal
+from san_plugin.core import MetaConv2d, ScaleController, bake, convert
 from san_plugin.core.conv_kinds import kernel_op_for
 from san_plugin.mm.conv_kinds import same_padding
 
-RES = (64, 48, 32)
 LAYERS = {
     'stride2': lambda: Conv2dAdaptivePadding(4, 6, 3, stride=2),
     'stride2_k5_depthwise': lambda: Conv2dAdaptivePadding(4, 4, 5, stride=2, groups=4, bias=False),
@@ -34,23 +34,8 @@ def test_a_converted_layer_starts_equal_and_applies_the_generated_kernel_its_way
     layer = LAYERS[name]()
     ctrl = ScaleController(RES)
     meta = MetaConv2d(layer, ctrl, kernel_op_for(Conv2dAdaptivePadding))
-    for size in (33, 32, 17):  # odd sizes need uneven padding
-        ctrl.activate(RES[size % 3])
-        x = torch.randn(2, 4, size, size + 1)
-        torch.testing.assert_close(meta(x), layer(x))
-    with torch.no_grad():
-        meta.meta.weight.normal_()
-    ctrl.activate(48)
-    reference = LAYERS[name]()
-    with torch.no_grad():
-        reference.weight.copy_(layer.weight + ScaleEncoding()(48) * meta.meta.weight)
-        if reference.bias is not None:
-            reference.bias.copy_(layer.bias)
-    x = torch.randn(2, 4, 21, 22)
-    torch.testing.assert_close(meta(x), reference(x))
-    host = meta.to_host(ScaleEncoding()(48))
-    assert type(host) is Conv2dAdaptivePadding
-    torch.testing.assert_close(host(x), reference(x))
+    assert_starts_equal(meta, ctrl, layer, (33, 32, 17))  # odd sizes need uneven padding
+    assert_applies_the_generated_kernel(meta, ctrl, layer, LAYERS[name], Conv2dAdaptivePadding, shape=(21, 22))
 
 
 @pytest.mark.parametrize('backbone', [lambda: EfficientNet(arch='b0'), lambda: EfficientNetV2(arch='b0')],

@@ -3,10 +3,10 @@ import pytest
 import torch
 from timm.layers import Conv2dSame, StdConv2d, StdConv2dSame
 
-from san_plugin.core import MetaConv2d, ScaleController, ScaleEncoding, convert
+from conv_kind_checks import RES, assert_applies_the_generated_kernel, assert_starts_equal
+from san_plugin.core import MetaConv2d, ScaleController, convert
 from san_plugin.core.conv_kinds import kernel_op_for
 
-RES = (64, 48, 32)
 
 LAYERS = {
     'conv2d_same_stride2': lambda: Conv2dSame(4, 6, 3, stride=2, bias=True),
@@ -28,29 +28,14 @@ def meta_conv(layer):
 def test_timm_conv_kinds_start_equal_to_the_layer(name):
     layer = LAYERS[name]()
     meta, ctrl = meta_conv(layer)
-    for size in (33, 32, 17):  # odd sizes exercise dynamic 'same' padding
-        ctrl.activate(RES[size % 3])
-        x = torch.randn(2, 4, size, size + 1)
-        torch.testing.assert_close(meta(x), layer(x))
+    assert_starts_equal(meta, ctrl, layer, (33, 32, 17))  # odd sizes exercise dynamic 'same' padding
 
 
 @pytest.mark.parametrize('name', sorted(LAYERS))
 def test_timm_conv_kinds_apply_the_generated_kernel_their_own_way(name):
     layer = LAYERS[name]()
     meta, ctrl = meta_conv(layer)
-    with torch.no_grad():
-        meta.meta.weight.normal_()
-    ctrl.activate(48)
-    reference = LAYERS[name]()
-    with torch.no_grad():
-        reference.weight.copy_(layer.weight + ScaleEncoding()(48) * meta.meta.weight)
-        if reference.bias is not None:
-            reference.bias.copy_(layer.bias)
-    x = torch.randn(2, 4, 21, 21)
-    torch.testing.assert_close(meta(x), reference(x))
-    host = meta.to_host(ScaleEncoding()(48))
-    assert type(host) is type(layer)
-    torch.testing.assert_close(host(x), reference(x))
+    assert_applies_the_generated_kernel(meta, ctrl, layer, LAYERS[name], type(layer))
 
 
 def test_converter_uses_the_timm_kinds():

@@ -11,16 +11,9 @@ import san_plugin  # noqa: F401  (registers the san_* models)
 from san_plugin.core import MetaConv2d, PrivateBatchNorm2d, ScaleController, convert, private_norms
 from san_plugin.timm import SUPPORTED_ARCHS
 from san_plugin.timm import models as san_timm
+from tiny_models import randomize_bn_
 
 ARCHS = {'resnet18', 'resnet50', 'mobilenetv2_100', 'efficientnet_b0', 'regnety_008', 'resnetv2_50x1_bit'}
-
-
-def randomize_bn_(norm):
-    with torch.no_grad():
-        norm.running_mean.uniform_(-0.5, 0.5)
-        norm.running_var.uniform_(0.5, 2.0)
-        norm.weight.uniform_(0.5, 1.5)
-        norm.bias.uniform_(-0.5, 0.5)
 
 
 def test_registry_lists_every_supported_arch():

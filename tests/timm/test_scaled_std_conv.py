@@ -8,10 +8,10 @@ import torch
 from timm.layers import ScaledStdConv2d, ScaledStdConv2dSame
 from timm.models.nfnet import NormFreeNet, model_cfgs
 
-from san_plugin.core import MetaConv2d, ScaleController, ScaleEncoding, bake, convert
+from conv_kind_checks import RES, assert_applies_the_generated_kernel, assert_starts_equal
+from san_plugin.core import MetaConv2d, ScaleController, bake, convert
 from san_plugin.core.conv_kinds import kernel_op_for
 
-RES = (64, 48, 32)
 
 
 def _core_keeps_host_parameters() -> bool:
@@ -44,24 +44,8 @@ def test_a_converted_layer_starts_equal_and_applies_the_generated_kernel_its_way
     layer = trained_gain(LAYERS[name]())
     ctrl = ScaleController(RES)
     meta = MetaConv2d(layer, ctrl, kernel_op_for(type(layer)))
-    for size in (33, 32):  # odd sizes exercise dynamic 'same' padding
-        ctrl.activate(RES[size % 3])
-        x = torch.randn(2, 4, size, size + 1)
-        torch.testing.assert_close(meta(x), layer(x))
-    with torch.no_grad():
-        meta.meta.weight.normal_()
-    ctrl.activate(48)
-    reference = LAYERS[name]()
-    with torch.no_grad():
-        reference.weight.copy_(layer.weight + ScaleEncoding()(48) * meta.meta.weight)
-        reference.gain.copy_(layer.gain)
-        if reference.bias is not None:
-            reference.bias.copy_(layer.bias)
-    x = torch.randn(2, 4, 21, 21)
-    torch.testing.assert_close(meta(x), reference(x))
-    host = meta.to_host(ScaleEncoding()(48))
-    assert type(host) is type(layer)
-    torch.testing.assert_close(host(x), reference(x))
+    assert_starts_equal(meta, ctrl, layer, (33, 32))  # odd sizes exercise dynamic 'same' padding
+    assert_applies_the_generated_kernel(meta, ctrl, layer, LAYERS[name], type(layer))
 
 
 def test_the_gain_stays_a_shared_trainable_parameter_under_its_name():

@@ -75,7 +75,7 @@ def test_slurm_scripts_run_under_srun_with_the_slurm_launcher(tmp_path, tmp_path
     assert train['command'] == [sys.executable, '-u', str(REPO / 'tools' / 'train.py'), str(cfg), f'--work-dir={work}',
                                 '--launcher=slurm']
     assert test['command'] == [sys.executable, '-u', str(REPO / 'tools' / 'test.py'), str(cfg), str(checkpoint),
-                               '--launcher=slurm', '--work-dir', str(tmp_path / 'test')]
+                               '--work-dir', str(tmp_path / 'test'), '--launcher=slurm']
     scontrol = [line for line in (tmp_path / 'slurm' / 'calls.log').read_text().splitlines()
                 if line.startswith('scontrol')]
     assert scontrol and set(scontrol) == {'scontrol show hostnames sanfake[1-2]'}, scontrol

@@ -6,10 +6,10 @@
 # utils/folder.py, which the stored copy of the repository lacks (assumed: torchvision's behaviour).
 # No size is written here: MultiResolution, MultiResolutionTest and the single-size test crop take the
 # training resolutions from the model's `san.resolutions` (a baseline: its `train_resolution`).
-dataset_type = 'ImageNet'
-data_root = 'data/imagenet'
+# The loaders, evaluators and dataset of configs/_base_/datasets/imagenet_san.py; the preprocessing below.
+_base_ = ['../../_base_/datasets/imagenet_san.py']
 # x / 255 on RGB: what ToTensor() gives (mmcv decodes BGR, to_rgb flips it).
-data_preprocessor = dict(type='SANDataPreprocessor', num_classes=1000, mean=[0.0, 0.0, 0.0],
+data_preprocessor = dict(_delete_=True, type='SANDataPreprocessor', num_classes=1000, mean=[0.0, 0.0, 0.0],
                          std=[255.0, 255.0, 255.0], to_rgb=True)
 # tools/test.py --resolution S and tools/eval_resolutions.py rebuild the test resize with these options.
 eval_resize = dict(backend='pillow', interpolation='bilinear', rounding='floor')
@@ -31,17 +31,6 @@ test_pipeline = [  # the largest training size S: ResizeEdge int(S / 0.875) (`ev
     dict(type='CenterCrop'),
     dict(type='PackInputs'),
 ]
-train_dataloader = dict(
-    batch_size=32, num_workers=5, persistent_workers=True, pin_memory=True, collate_fn=dict(type='default_collate'),
-    dataset=dict(type=dataset_type, data_root=data_root, split='train', pipeline=train_pipeline),
-    sampler=dict(type='DefaultSampler', shuffle=True))
-val_dataloader = dict(
-    batch_size=32, num_workers=5, persistent_workers=True,
-    dataset=dict(type=dataset_type, data_root=data_root, split='val', pipeline=val_pipeline),
-    sampler=dict(type='DefaultSampler', shuffle=False))
-val_evaluator = dict(type='ResolutionAccuracy', topk=(1, 5))
-test_dataloader = dict(
-    batch_size=32, num_workers=5, persistent_workers=True,
-    dataset=dict(type=dataset_type, data_root=data_root, split='val', pipeline=test_pipeline),
-    sampler=dict(type='DefaultSampler', shuffle=False))
-test_evaluator = dict(type='Accuracy', topk=(1, 5))
+train_dataloader = dict(dataset=dict(pipeline=train_pipeline))
+val_dataloader = dict(dataset=dict(pipeline=val_pipeline))
+test_dataloader = dict(dataset=dict(pipeline=test_pipeline))
