@@ -44,8 +44,9 @@ def view_sizes(combinations: Sequence[Sequence[int]]) -> list[int]:
     return sorted({s for combination in combinations for s in tta_views(combination)}, reverse=True)
 
 
-def view_inputs(model, batch: dict) -> tuple[dict[int, torch.Tensor], torch.Tensor]:
-    """The model inputs of every view of a multi-view batch (``{size: (N, C, S, S)}``) and the labels.
+def preprocessed_views(model, batch: dict) -> tuple[dict[int, torch.Tensor], list]:
+    """The model inputs of every view of a multi-view batch (``{size: (N, C, S, S)}``) and the
+    batch's data samples as the preprocessor returns them.
 
     Each view goes through the model's data preprocessor on its own (any preprocessor reads
     a single-resolution batch).
@@ -54,13 +55,23 @@ def view_inputs(model, batch: dict) -> tuple[dict[int, torch.Tensor], torch.Tens
     if views is None:
         raise ValueError('expected one test crop per size for every sample (a MultiResolutionTest pipeline), '
                          f'got inputs of type {type(batch["inputs"]).__name__}')
-    inputs, labels = {}, None
+    inputs, samples = {}, batch.get('data_samples')
     for view in views:
-        data = model.data_preprocessor({'inputs': view, 'data_samples': batch['data_samples']}, False)
-        if labels is None:
-            labels = torch.cat([s.gt_label for s in data['data_samples']]).to(data['inputs'].device)
+        data = model.data_preprocessor({'inputs': view, 'data_samples': batch.get('data_samples')}, False)
         inputs[input_resolution(data['inputs'])] = data['inputs']
-    return inputs, labels
+        samples = data['data_samples']
+    return inputs, samples
+
+
+def view_inputs(model, batch: dict) -> tuple[dict[int, torch.Tensor], torch.Tensor]:
+    """The model inputs of every view of a multi-view batch (``{size: (N, C, S, S)}``) and the labels."""
+    inputs, samples = preprocessed_views(model, batch)
+    return inputs, _labels(samples, next(iter(inputs.values())).device)
+
+
+def view_softmax(model, inputs: dict[int, torch.Tensor]) -> dict[int, torch.Tensor]:
+    """``{size: (N, C) softmax}`` of every view, each as the model runs on that input."""
+    return {size: torch.softmax(model(x, mode='tensor').float(), dim=1) for size, x in inputs.items()}
 
 
 def view_probabilities(model, batch: dict) -> tuple[dict[int, torch.Tensor], torch.Tensor]:
@@ -68,7 +79,11 @@ def view_probabilities(model, batch: dict) -> tuple[dict[int, torch.Tensor], tor
     input), and the labels: ``({size: (N, C) probabilities}, labels)``.
     """
     inputs, labels = view_inputs(model, batch)
-    return {size: torch.softmax(model(x, mode='tensor').float(), dim=1) for size, x in inputs.items()}, labels
+    return view_softmax(model, inputs), labels
+
+
+def _labels(samples: list, device: torch.device) -> torch.Tensor:
+    return torch.cat([s.gt_label for s in samples]).to(device)
 
 
 def evaluate_tta(model, cfg: Config, combinations: Sequence[Sequence[int]], *,
@@ -110,7 +125,7 @@ class MultiResolutionTTA(BaseTTAModel):
 
     Takes the batches of a ``MultiResolutionTest`` test pipeline (one standard test crop per size
     from each decoded image, see :func:`set_multi_resolution_tta`), runs every view as the model
-    runs on its input (:func:`view_probabilities`: a SAN at its proxy or ideal setting, a plain
+    runs on its input (:func:`view_softmax`: a SAN at its proxy or ideal setting, a plain
     model as it is), and predicts the mean of the views' softmax. A ``BaseTTAModel``, so
     mmengine loads a checkpoint of the wrapped model into it unchanged.
 
@@ -124,9 +139,9 @@ class MultiResolutionTTA(BaseTTAModel):
 
     @torch.no_grad()  # not inference_mode: MetaConv2d caches kernels by parameter version
     def test_step(self, data: dict) -> list[DataSample]:
-        probabilities, _ = view_probabilities(self.module, data)
-        scores = torch.stack(list(probabilities.values())).mean(dim=0)
-        samples = data.get('data_samples') or [DataSample() for _ in range(scores.size(0))]
+        inputs, samples = preprocessed_views(self.module, data)
+        scores = torch.stack(list(view_softmax(self.module, inputs).values())).mean(dim=0)
+        samples = samples or [DataSample() for _ in range(scores.size(0))]
         for sample, score in zip(samples, scores):
             sample.set_pred_score(score).set_pred_label(score.argmax(dim=0, keepdim=True))
         return list(samples)
