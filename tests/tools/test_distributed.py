@@ -121,6 +121,7 @@ def _sync_bn_rank(rank: int, port: int, out: str) -> None:
         (bn(part) * upstream[rank * 2:(rank + 1) * 2]).sum().backward()
         torch.save({'x_grad': part.grad, 'w_grad': bn.weight.grad,
                     'b_grad': bn.bias.grad, 'mean': bn.running_mean, 'var': bn.running_var}, f'{out}/{rank}.pth')
+        dist.barrier()  # neither rank tears gloo down while the other still communicates (it aborted once under load)
     finally:
         dist.destroy_process_group()
 
