@@ -99,6 +99,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                    help="backbone width multiplier (ResNet-18: stem/base channels 64 x width; MobileNetV2: widen_factor); "
                         "default: the config's (ResNet-18: 1, MobileNetV2: 0.5)")
     p.add_argument('--seed', type=int, default=0)
+    p.add_argument('--views', choices=('config', 'crop'), default='config',
+                   help="how a SAN's training views are made: as its config says (the shipped Imagenette configs: "
+                        "the largest in the workers, the smaller ones on the device), or every view resized from the "
+                        "crop in the workers (the pipeline of the ResNet-18 learning-rate sweep and its seeds)")
     p.add_argument('--test-resolutions', type=int, nargs='+', default=list(TEST_RESOLUTIONS))
     p.add_argument('--eval-batch-size', type=int, default=100)
     p.add_argument('--ablation-rows', choices=('proxy', 'full'), default='proxy',
@@ -165,6 +169,8 @@ def model_config(name: str, args: argparse.Namespace):
     cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=epochs, max_keep_ckpts=1, save_last=True,
                                         save_best=None)
     cfg.randomness = dict(seed=args.seed, deterministic=False)
+    if args.views == 'crop' and is_san(cfg):
+        views_from_crop(cfg)
     if name in ARCH_CONFIGS.get(args.arch, {}):
         set_width(cfg, args.arch, args.width)
     else:
@@ -209,6 +215,15 @@ def set_backbone(cfg, arch: str, width: float | None) -> None:
     cfg.model.backbone = swapped
     cfg.model.head.in_channels = int(1280 * width) if width > 1.0 else 1280  # mmpretrain's last 1x1 conv
     cfg.optim_wrapper.optimizer.weight_decay = 4e-5
+
+
+def views_from_crop(cfg) -> None:
+    """Every training view resized from the crop in the loader workers (``MultiResolution`` without
+    ``largest_only``, no resizing in the preprocessor)."""
+    for step in cfg.train_dataloader.dataset.pipeline:
+        if step.type == 'MultiResolution':
+            step.largest_only = False
+    cfg.data_preprocessor.resize_on_device = False
 
 
 def is_san(cfg) -> bool:

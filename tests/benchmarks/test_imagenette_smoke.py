@@ -164,3 +164,18 @@ def test_mobilenetv2_family_trains_evaluates_and_reports(tmp_path, run_module):
 def test_unknown_arch_is_refused(run_module):
     with pytest.raises(SystemExit):
         run_module.parse_args(['--arch', 'vgg'])
+
+
+def test_views_from_crop_rewrites_only_the_san_pipeline(run_module):
+    """``--views crop``: every SAN view is resized from the crop in the workers (the ResNet-18 sweep's
+    pipeline); the shipped configs' default makes the smaller ones in the preprocessor; baselines untouched."""
+    crop = run_module.parse_args(['--views', 'crop'])
+    shipped = run_module.parse_args([])
+    san, _ = run_module.model_config('san', crop)
+    step = [s for s in san.train_dataloader.dataset.pipeline if s.type == 'MultiResolution'][0]
+    assert step.largest_only is False and san.data_preprocessor.resize_on_device is False
+    default, _ = run_module.model_config('san', shipped)
+    step = [s for s in default.train_dataloader.dataset.pipeline if s.type == 'MultiResolution'][0]
+    assert step.largest_only is True and default.data_preprocessor.resize_on_device is True
+    baseline, _ = run_module.model_config('baseline_64', crop)
+    assert baseline.to_dict() == run_module.model_config('baseline_64', shipped)[0].to_dict()
