@@ -51,6 +51,9 @@ CONFIGS = {
     'san_stdenc': 'configs/imagenette/san_resnet18_imagenette_stdenc.py',
     # issue 24: the normalised loss (CE and distillation averaged instead of summed)
     'san_mean': 'configs/imagenette/san_resnet18_imagenette_mean.py',
+    # a sample of the resolutions per step (the sandwich rule: 64, 32 and 1 or 2 of 56/48/40)
+    'san_sandwich1': 'configs/imagenette/san_resnet18_imagenette_sandwich1.py',
+    'san_sandwich2': 'configs/imagenette/san_resnet18_imagenette_sandwich2.py',
     # issue 15: the SAN fine-tuned from this run's baseline_64 (its own, shorter schedule)
     'san_finetune': 'configs/imagenette/san_resnet18_imagenette_finetune.py',
 }

@@ -1,14 +1,10 @@
 """SANClassifier: any MMPretrain classifier's backbone turned into a SAN by a config flag."""
 from __future__ import annotations
 
-import logging
-import math
 from contextlib import nullcontext
 from typing import Any, Callable, Sequence
 
 import torch
-import torch.distributed as dist
-from mmengine.logging import MessageHub, print_log
 from mmengine.optim import OptimWrapper
 from mmpretrain.models.classifiers import ImageClassifier
 from mmpretrain.registry import MODELS
@@ -17,28 +13,19 @@ from mmpretrain.structures import DataSample
 from san_plugin.core import (DEFAULT_ENCODING, DEFAULT_INIT, DEFAULT_RESOLUTIONS, ScaleEncoding, convert,
                              find_controller, get_controller, input_resolution, validate_resolutions)
 from san_plugin.core.divergence import DivergenceMonitor
+from san_plugin.core.sampling import ResolutionSampling
 from .backbone_weights import PretrainedBackbone
+from .engine.backward_count import backward_within_iteration
 from .head import SANClsHead
 from .preprocessor import SANDataPreprocessor
 from .resolutions import SAN_SOURCE, fill_or_check
+from .step_checks import NonFiniteLossError, check_divergence, check_finite, current_iteration, losses_of_all_ranks
 
 SAN_DEFAULTS = dict(resolutions=DEFAULT_RESOLUTIONS, exclude=(), meta_hidden=None, init=DEFAULT_INIT,
-                    mode='proxy', encoding=DEFAULT_ENCODING, convs='meta', regenerate_kernels=True)
+                    mode='proxy', encoding=DEFAULT_ENCODING, convs='meta', regenerate_kernels=True,
+                    sampling=dict(type='all'))
 
-
-class NonFiniteLossError(FloatingPointError):
-    """A training loss became NaN or infinite; the step was not applied on any rank.
-
-    Attributes:
-        losses: ``(rank, resolution, value)`` of every non-finite per-resolution loss.
-        iteration: the 1-based training iteration, when known (from mmengine's message hub).
-    """
-
-    def __init__(self, message: str, losses: Sequence[tuple[int, int, float]] = (),
-                 iteration: int | None = None) -> None:
-        super().__init__(message)
-        self.losses = tuple(losses)
-        self.iteration = iteration
+__all__ = ['NonFiniteLossError', 'SAN_DEFAULTS', 'SANClassifier']
 
 
 @MODELS.register_module()
@@ -67,8 +54,13 @@ class SANClassifier(ImageClassifier):
             ``'pretrained'``: keep the backbone's own init; ``'scratch'`` re-draws),
             ``mode`` (``'proxy'``/``'ideal'``), ``encoding`` (default ``'paper'``;
             ``'standardized'`` or ``dict(factor=..., base=..., offset=...)``), ``convs`` (``'meta'``/``'shared'``)
-            and ``regenerate_kernels`` (True: less memory; False: a faster training step,
-            see :class:`~san_plugin.core.ScaleController`). ``san=None`` builds the
+            ``regenerate_kernels`` (True: less memory; False: a faster training step,
+            see :class:`~san_plugin.core.ScaleController`) and ``sampling``, the resolutions
+            each training step runs: ``dict(type='all')`` (default) or
+            ``dict(type='sandwich', num_random=n, seed=0)``, the largest, the smallest and n
+            others drawn per iteration (:class:`~san_plugin.core.sampling.ResolutionSampling`;
+            the draw is a function of the seed and mmengine's iteration, the same on every rank
+            and after a resume). ``san=None`` builds the
             unconverted model (a baseline or the private-BN-only ablation's
             counterpart) with the same training step.
         neck, head, pretrained, train_cfg, data_preprocessor, init_cfg: as in
@@ -117,6 +109,14 @@ class SANClassifier(ImageClassifier):
         if channels_last:
             self.to(memory_format=torch.channels_last)
         self.divergence = DivergenceMonitor(self.head.num_classes)
+        self.sampling = ResolutionSampling()
+        if self.san_cfg is not None:
+            try:
+                self.sampling = ResolutionSampling.from_config(self.san_cfg['sampling'])
+                self.sampling.check(self.resolutions)
+            except ValueError as error:
+                raise ValueError(f'model.san.sampling: {error}') from error
+        self._steps_outside_a_loop = 0
 
     @staticmethod
     def _derive_resolutions(san: dict, head: Any, data_preprocessor: Any) -> tuple[Any, Any]:
@@ -211,7 +211,8 @@ class SANClassifier(ImageClassifier):
 
     def train_step(self, data: dict | tuple | list, optim_wrapper: OptimWrapper,
                    forward: Callable[..., Any] | None = None) -> dict[str, torch.Tensor]:
-        """One optimisation step over all resolutions, one backward per resolution.
+        """One optimisation step over all resolutions (or the drawn ones, see ``sampling``), one
+        backward per resolution.
 
         Every resolution's loss goes through ``optim_wrapper.scale_loss`` and
         ``optim_wrapper.backward`` (accumulation, AMP loss scaling), and the update is
@@ -242,9 +243,12 @@ class SANClassifier(ImageClassifier):
                 gradients are zeroed and the optimizer did not step.
         """
         forward = self if forward is None else forward  # a compiled module has no truth value
+        sizes = self._step_resolutions()
         with optim_wrapper.optim_context(self):
-            data = self.data_preprocessor(data, True)
+            data = self._preprocess(data, sizes)
         views = data['inputs'] if isinstance(data['inputs'], (list, tuple)) else [data['inputs']]
+        if sizes is not None:
+            views = [view for view in views if input_resolution(view) in sizes]
         views = [self._to_memory_format(view) for view in views]
         samples = data['data_samples']
         sync_last = optim_wrapper.should_sync()  # the iteration that ends an accumulation window
@@ -258,92 +262,61 @@ class SANClassifier(ImageClassifier):
             with optim_wrapper.optim_context(self), (nullcontext() if sync else no_sync()):
                 logits = forward(inputs, mode='tensor')
                 losses = self.head.loss_from_logits(logits, samples, resolution=input_resolution(inputs),
-                                                    teachers=tuple(teachers))
+                                                    teachers=tuple(teachers), present=len(views))
             teachers.append(logits.detach())
             loss, resolution_vars = self.parse_losses(losses)
             losses_seen.append(loss.detach().reshape(()).float())
-            optim_wrapper.backward(optim_wrapper.scale_loss(loss))
-            if not last:
-                # mmengine counts one backward per iteration (scale_loss, should_sync and
-                # should_update read the count). 0.10.7 has no public way to backpropagate
-                # without counting: ``inner_count`` is read-only, ``initialize_count_status``
-                # resets the count and warns, and ``loss.backward()`` would skip
-                # AmpOptimWrapper's loss scaling.
-                optim_wrapper._inner_count -= 1
+            backward_within_iteration(optim_wrapper, loss, last)
             for key, value in resolution_vars.items():
                 if key.startswith('loss_sd_'):
                     key = 'loss_sd'
                 log_vars[key] = log_vars.get(key, 0) + value
-        table = self._losses_of_all_ranks(torch.stack(losses_seen))
+        table = losses_of_all_ranks(torch.stack(losses_seen))
         names = list(log_vars)
         logged = torch.stack([log_vars[name].detach().double().reshape(()) for name in names])
         # The one host read of the iteration: every rank's per-resolution losses and this
         # rank's log values (mmengine's logging reads each log value with .item() otherwise).
         values = torch.cat([table.flatten().double(), logged.to(table.device)]).tolist()
-        self._check_finite(values[:table.numel()], table.shape[0], [input_resolution(v) for v in views],
-                           optim_wrapper)
-        self._check_divergence(dict(zip(names, values[table.numel():])), optim_wrapper)
+        resolutions = [input_resolution(v) for v in views]
+        check_finite(values[:table.numel()], table.shape[0], resolutions, optim_wrapper)
+        logged_values = dict(zip(names, values[table.numel():]))
+        check_divergence(self.divergence, self._unweighted_ce(logged_values, len(views)), optim_wrapper,
+                         self.head.loss_form.form)
         if optim_wrapper.should_update():
             optim_wrapper.step()
             optim_wrapper.zero_grad()
-        return {name: torch.tensor(value, dtype=log_vars[name].dtype)
-                for name, value in zip(names, values[table.numel():])}
+        return {name: torch.tensor(value, dtype=log_vars[name].dtype) for name, value in logged_values.items()}
 
-    def _check_divergence(self, logged: dict[str, float], optim_wrapper: OptimWrapper) -> None:
-        """One warning (and log line) when a resolution's CE (unweighted) exceeds 2 ln(C)."""
+    def _step_resolutions(self) -> tuple[int, ...] | None:
+        """The resolutions this training step runs (None: every one, ``sampling`` ``'all'``).
+
+        The iteration is mmengine's (``runner.iter``, restored on resume); a step outside a
+        train loop counts this model's own calls."""
+        if self.sampling.type == 'all':
+            return None
+        iteration = current_iteration()
+        if iteration is None:
+            iteration = self._steps_outside_a_loop
+            self._steps_outside_a_loop += 1
+        return self.sampling.draw(self.resolutions, iteration)
+
+    def _preprocess(self, data: dict | tuple | list, sizes: tuple[int, ...] | None) -> dict:
+        """The data preprocessor's training output; a sampled step asks ``SANDataPreprocessor`` for
+        the drawn views only (other preprocessors make every view and the step drops the rest)."""
+        if sizes is not None and isinstance(self.data_preprocessor, SANDataPreprocessor):
+            return self.data_preprocessor(data, True, resolutions=sizes)
+        return self.data_preprocessor(data, True)
+
+    def _unweighted_ce(self, logged: dict[str, float], present: int) -> dict[int, float]:
+        """``{resolution: CE}`` of the step's logged ``loss_ce_<S>`` values, without their weights."""
         ce = {}
         for name, value in logged.items():
-            if name.startswith('loss_ce_') and self.head.ce_weight(int(name[len('loss_ce_'):])):
+            if name.startswith('loss_ce_'):
                 resolution = int(name[len('loss_ce_'):])
-                ce[resolution] = value / self.head.ce_weight(resolution)
-        rates = optim_wrapper.get_lr().get('lr') or [None]
-        message = self.divergence.check(ce, iteration=_current_iteration(), lr=rates[0],
-                                        loss_form=self.head.loss_form.form)
-        if message:
-            print_log(message, logger='current', level=logging.WARNING)
-
-    @staticmethod
-    def _losses_of_all_ranks(losses: torch.Tensor) -> torch.Tensor:
-        """``world_size x k`` table of every rank's per-resolution losses (one all-reduce
-        when a process group with several ranks exists; ``1 x k`` otherwise)."""
-        if not (dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
-            return losses[None]
-        table = losses.new_zeros(dist.get_world_size(), losses.numel())
-        table[dist.get_rank()] = losses
-        dist.all_reduce(table)  # every other rank adds zeros: a NaN or an inf stays one
-        return table
-
-    @staticmethod
-    def _check_finite(losses: list[float], world: int, resolutions: Sequence[int],
-                      optim_wrapper: OptimWrapper) -> None:
-        """Raises :class:`NonFiniteLossError` (the same on every rank) if any rank's loss is
-        not finite, after zeroing the gradients.
-
-        Args:
-            losses: the ``world x k`` loss table, flattened, on the host.
-            world: the number of ranks.
-            resolutions: the k resolutions, in the table's order.
-            optim_wrapper: its gradients are zeroed before raising.
-        """
-        k = len(resolutions)
-        bad = [(index // k, resolutions[index % k], value) for index, value in enumerate(losses)
-               if not math.isfinite(value)]
-        if not bad:
-            return
-        optim_wrapper.zero_grad()
-        iteration = _current_iteration()
-        groups = []
-        for bad_rank in sorted({r for r, _, _ in bad}):
-            where = ', '.join(f'at resolution {s} px is {v}' for r, s, v in bad if r == bad_rank)
-            groups.append(where + (f' on rank {bad_rank}' if world > 1 else ''))
-        message = 'the training loss ' + '; '.join(groups)
-        if world > 1:
-            message += f' (of {world} ranks)'
-        if iteration is not None:
-            message += f' in iteration {iteration}'
-        message += (f'; the step was not applied{" on any rank" if world > 1 else ""} (lower the learning rate, '
-                    f'enable gradient clipping, or check the data)')
-        raise NonFiniteLossError(message, bad, iteration)
+                weight = self.head.ce_weight(resolution, present)
+                if weight:
+                    ce[resolution] = value / weight
+        return ce
 
     # -- inference ------------------------------------------------------------------------
     def predict(self, inputs: torch.Tensor | Sequence[torch.Tensor], data_samples: list[DataSample] | None = None,
@@ -374,11 +347,3 @@ def _builds(cfg: dict, kind: type) -> bool:
     built = cfg.get('type')
     built = MODELS.get(built) if isinstance(built, str) else built
     return isinstance(built, type) and issubclass(built, kind)
-
-
-def _current_iteration() -> int | None:
-    """The 1-based training iteration from mmengine's message hub, if a train loop runs."""
-    hub = MessageHub.get_current_instance()
-    if hub.get_info('loop_stage') != 'train' or hub.get_info('iter') is None:
-        return None
-    return int(hub.get_info('iter')) + 1

@@ -67,6 +67,7 @@ class SANClsHead(ClsHead):
         self.resolution_weights = self._parse_weights(resolution_weights)
         self.loss_form = LossForm(loss_form, len(self.resolutions),
                                   'all_pairs' if self.distill is None else self.distill.mode)
+        self._forms = {len(self.resolutions): self.loss_form}
         if private == 'fc':
             self.fc = nn.ModuleDict({str(r): nn.Linear(in_channels, num_classes) for r in self.resolutions})
         else:
@@ -90,9 +91,22 @@ class SANClsHead(ClsHead):
                              f'resolutions {self.resolutions}')
         return dict(zip(self.resolutions, map(float, weights)))
 
-    def ce_weight(self, resolution: int) -> float:
-        """The factor on the CE of ``resolution`` in the loss (its weight times the loss form's)."""
-        return self.resolution_weights.get(resolution, 1.0) * self.loss_form.ce_factor
+    def form_for(self, present: int | None = None) -> LossForm:
+        """The loss form of a step that ran ``present`` resolutions (None: all of them).
+
+        A sampled step (``SANClassifier``'s ``sampling``) runs fewer than k: ``'sum'`` adds the
+        CE and distillation terms that ran, ``'mean'`` averages over those that ran.
+        """
+        present = len(self.resolutions) if present is None else present
+        form = self._forms.get(present)
+        if form is None:
+            form = self._forms[present] = LossForm(self.loss_form.form, present, self.loss_form.distill_mode)
+        return form
+
+    def ce_weight(self, resolution: int, present: int | None = None) -> float:
+        """The factor on the CE of ``resolution`` in the loss (its weight times the loss form's) in a
+        step that ran ``present`` resolutions (None: all)."""
+        return self.resolution_weights.get(resolution, 1.0) * self.form_for(present).ce_factor
 
     def forward(self, feats: tuple[torch.Tensor, ...], resolution: int | None = None) -> torch.Tensor:
         x = self.pre_logits(feats)
@@ -118,13 +132,14 @@ class SANClsHead(ClsHead):
                                      teachers=teachers, **kwargs)
 
     def loss_from_logits(self, logits: torch.Tensor, data_samples: list[DataSample], *, resolution: int,
-                         teachers: Sequence[torch.Tensor] = (), **kwargs) -> dict[str, torch.Tensor]:
+                         teachers: Sequence[torch.Tensor] = (), present: int | None = None,
+                         **kwargs) -> dict[str, torch.Tensor]:
         """:meth:`loss` from this head's logits (the classifier keeps them as the next
-        resolutions' teacher)."""
+        resolutions' teacher); ``present``: how many resolutions the step runs (None: all)."""
         ce = self._get_loss(logits, data_samples, **kwargs).pop('loss')
-        losses = {f'loss_ce_{resolution}': ce * self.ce_weight(resolution)}
+        losses = {f'loss_ce_{resolution}': ce * self.ce_weight(resolution, present)}
         if self.distill is not None and teachers:
-            losses[f'loss_sd_{resolution}'] = self.distill(logits, teachers) * self.loss_form.pair_factor
+            losses[f'loss_sd_{resolution}'] = self.distill(logits, teachers) * self.form_for(present).pair_factor
         return losses
 
     def predict(self, feats: tuple[torch.Tensor, ...], data_samples: list[DataSample] | None = None,

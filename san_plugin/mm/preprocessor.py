@@ -10,7 +10,7 @@ from mmpretrain.models.utils import ClsDataPreprocessor
 from mmpretrain.models.utils.batch_augments import CutMix, Mixup, RandomBatchAugment
 from mmpretrain.registry import MODELS
 
-from san_plugin.core.scale import validate_resolutions
+from san_plugin.core.scale import input_resolution, validate_resolutions
 
 
 @MODELS.register_module()
@@ -63,14 +63,18 @@ class SANDataPreprocessor(ClsDataPreprocessor):
             raise ValueError('SANDataPreprocessor(resize_on_device=True) needs resolutions=[...] (inside a '
                              'SANClassifier they come from its san.resolutions)')
 
-    def forward(self, data: dict, training: bool = False) -> dict:
+    def forward(self, data: dict, training: bool = False, resolutions: Sequence[int] | None = None) -> dict:
+        """The batch of every view (or of ``resolutions`` only: the views a sampled training
+        step runs, largest first; the largest view always comes first from the loader)."""
         views = split_views(data['inputs'])
         if views is None:
             return super().forward(data, training)
+        if resolutions is not None and len(views) > 1:
+            views = [views[0]] + [v for v in views[1:] if input_resolution(v) in set(resolutions)]
         first = self._largest_and_labels(views[0], data.get('data_samples'), training)
         largest = first['inputs']
         if self.resize_on_device and len(views) == 1:
-            views = [largest] + self._smaller_views(views[0], largest)
+            views = [largest] + self._smaller_views(views[0], largest, resolutions)
         else:
             views = [largest] + [self._normalise(self.cast_data(v)) for v in views[1:]]
         samples = first['data_samples']
@@ -96,20 +100,23 @@ class SANDataPreprocessor(ClsDataPreprocessor):
         batch = batch.float()
         return (batch - self.mean).div_(self.std) if self._enable_normalize else batch
 
-    def _smaller_views(self, raw: torch.Tensor, largest: torch.Tensor) -> list[torch.Tensor]:
+    def _smaller_views(self, raw: torch.Tensor, largest: torch.Tensor,
+                       wanted: Sequence[int] | None = None) -> list[torch.Tensor]:
         """The smaller training views from the largest, antialiased bicubic.
 
         Args:
             raw: the largest view as the loader gave it (host memory).
             largest: the same view on the device, normalised.
+            wanted: the resolutions to make (None: every training resolution).
         """
         height, width = largest.shape[-2:]
         if (height, width) != (self.resolutions[0], self.resolutions[0]):
             raise ValueError(f'resize_on_device expects the largest view at {self.resolutions[0]} px square, got '
                              f'{height}x{width} px (use MultiResolution(largest_only=True) with the same resolutions)')
+        sizes = [s for s in self.resolutions[1:] if wanted is None or s in wanted]
         if raw.dtype == torch.uint8 and raw.device.type == 'cpu' and largest.device.type == 'cpu':
-            return [self._normalise(resize_square(raw, s)) for s in self.resolutions[1:]]
-        return [resize_square(largest, s) for s in self.resolutions[1:]]
+            return [self._normalise(resize_square(raw, s)) for s in sizes]
+        return [resize_square(largest, s) for s in sizes]
 
 
 def resize_square(batch: torch.Tensor, size: int) -> torch.Tensor:

@@ -29,6 +29,7 @@ from smoke_options import pretrained_stub_options, smoke_options
 REPO = Path(__file__).resolve().parents[2]
 CONFIGS = sorted(p for p in (REPO / 'configs').rglob('*.py') if '_base_' not in p.parts)
 SAN_SIZES = [48, 32]  # the override of a SAN's list: two sizes, none of them shipped
+SANDWICH_MIDDLE = [44, 40, 36]  # the sizes a sampled SAN's override adds between those two
 BASELINE_SIZE = 40  # the override of a baseline's training size
 pytestmark = pytest.mark.slow
 
@@ -49,9 +50,12 @@ def layout_of(cfg) -> str:
 
 
 def override_of(cfg) -> dict:
-    """The one ``--cfg-options`` key that changes the config's training sizes."""
-    return {'model.san.resolutions': SAN_SIZES} if cfg.model.get('san') is not None else {
-        'train_resolution': BASELINE_SIZE}
+    """The one ``--cfg-options`` key that changes the config's training sizes (a sampled SAN gets the
+    middle sizes its draw needs)."""
+    if cfg.model.get('san') is None:
+        return {'train_resolution': BASELINE_SIZE}
+    extra = (cfg.model.san.get('sampling') or {}).get('num_random', 0)
+    return {'model.san.resolutions': [SAN_SIZES[0], *SANDWICH_MIDDLE[:extra], SAN_SIZES[1]]}
 
 
 @contextmanager
@@ -121,12 +125,13 @@ def test_config_with_its_sizes_overridden_trains_one_epoch_validates_and_tests_a
         losses = [v for k, v in scalars.items() if k.startswith('train/loss')]
         assert losses and all(math.isfinite(buffer.current()) for buffer in losses)
         if shipped.model.get('san') is not None:
-            assert {k for k in scalars if k.startswith('train/loss_ce_')} == {f'train/loss_ce_{s}' for s in SAN_SIZES}
+            sizes = override_of(shipped)['model.san.resolutions']  # a sampled SAN's draw covers them all here
+            assert {k for k in scalars if k.startswith('train/loss_ce_')} == {f'train/loss_ce_{s}' for s in sizes}
             assert {k for k in scalars if k.startswith('val/accuracy/top1_')} == {
-                f'val/accuracy/top1_{s}' for s in SAN_SIZES} | {'val/accuracy/top1_mean'}
+                f'val/accuracy/top1_{s}' for s in sizes} | {'val/accuracy/top1_mean'}
             test_steps = runner.cfg.test_dataloader.dataset.pipeline
             multi_view = any(step['type'] == 'MultiResolutionTest' for step in test_steps)
-            assert view_sizes(runner, 'test_dataloader') == (SAN_SIZES if multi_view else SAN_SIZES[:1])
+            assert view_sizes(runner, 'test_dataloader') == (sizes if multi_view else sizes[:1])
         else:
             assert 'val/accuracy/top1' in scalars
             assert view_sizes(runner, 'train_dataloader') == view_sizes(runner, 'test_dataloader') == [BASELINE_SIZE]
