@@ -177,6 +177,7 @@ def calibrate_bn(
     *,
     num_batches: int | None = None,
     on_training: str = 'skip',
+    source: int | None = None,
 ) -> dict[int, int]:
     """Calibrates one BN branch per test resolution on data (ideal inference).
 
@@ -220,6 +221,9 @@ def calibrate_bn(
             ``'skip'`` it (its trained branch is already its ideal-inference branch),
             raise an ``'error'``, or ``'recalibrate'`` the statistics of its own trained
             branch in place (precise-BN style).
+        source: the training resolution whose branch (affine parameters) each new branch
+            copies before its statistics are measured; None: the nearest, S(T). Another
+            one gives a row of the paper's Table 2 (BN of S_j, encoding and statistics of T).
 
     Returns:
         ``{T: number of images used}`` (over all processes) for every calibrated T.
@@ -235,7 +239,7 @@ def calibrate_bn(
         raise ValueError(f'num_batches must be a positive integer or None, got {num_batches!r}')
     if not todo:
         return {}
-    add_calibrated_branches(model, [r for r in todo if r not in get_controller(model).resolutions])
+    add_calibrated_branches(model, [r for r in todo if r not in get_controller(model).resolutions], source)
     device = model_device(model)
     if callable(batches) and not isinstance(batches, (torch.Tensor, nn.Module)):
         images = {r: 0 for r in todo}

@@ -235,20 +235,28 @@ def private_norms(model: nn.Module) -> Iterator[PrivateBatchNorm2d]:
     return (m for m in model.modules() if isinstance(m, PrivateBatchNorm2d))
 
 
-def add_calibrated_branches(model: nn.Module, resolutions: Iterable[int]) -> list[int]:
+def add_calibrated_branches(model: nn.Module, resolutions: Iterable[int], source: int | None = None) -> list[int]:
     """Adds a BN branch per test resolution, copied from its nearest training branch.
 
     Returns the resolutions that were new. Their statistics are those of the copied
     branch until calibrated (see ``san_plugin.core.calibrate``).
+
+    Args:
+        model: a SAN.
+        resolutions: the test resolutions.
+        source: the training resolution whose branch every new branch copies (the rows of the
+            paper's Table 2); None: each one's nearest training resolution (ideal inference).
     """
     controller = get_controller(model)
+    if source is not None and source not in controller.resolutions:
+        raise ValueError(f'source {source} px is not a training resolution of this SAN {controller.resolutions}')
     new = [int(r) for r in resolutions if int(r) not in controller.bn_resolutions]
     for resolution in new:
         if resolution <= 0:
             raise ValueError(f'calibration resolution must be positive, got {resolution}')
-        source = nearest_resolution(resolution, controller.resolutions)
+        copied = nearest_resolution(resolution, controller.resolutions) if source is None else source
         for norm in private_norms(model):
-            norm.add_branch(resolution, source)
+            norm.add_branch(resolution, copied)
     controller.calibrated = tuple(sorted(set(controller.calibrated) | set(new), reverse=True))
     return new
 

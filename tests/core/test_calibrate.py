@@ -47,6 +47,28 @@ def test_calibration_changes_only_the_new_branch_statistics():
     assert model.san.mode == 'proxy' and model.san.calibrated == (24,)
 
 
+def test_a_source_branch_gives_a_table_2_row():
+    """``source``: the new branch copies another training branch's affine parameters (a row S_j of the
+    paper's Table 2); its statistics are still measured at T with eps(T)."""
+    model = tiny_san().train()
+    before = snapshot(model)
+    nearest = tiny_san().train()
+    calibrate_bn(model, image_batches(), [24], source=16)
+    calibrate_bn(nearest, image_batches(), [24])
+    after, default = snapshot(model), snapshot(nearest)
+    means = []
+    for key in sorted(set(after) - set(before)):
+        if key.endswith(('weight', 'bias')):
+            assert torch.equal(after[key], before[key.replace('branches.24.', 'branches.16.')]), key
+        elif key.endswith('running_mean'):
+            means.append(torch.allclose(after[key], default[key]))
+    # the first BN sees the same conv output either way; the later ones see features that the
+    # copied affine parameters of 16 px shaped
+    assert means[0] and not all(means[1:]), means
+    with pytest.raises(ValueError, match='source 20 px is not a training resolution'):
+        calibrate_bn(tiny_san(), image_batches(), [24], source=20)
+
+
 def test_calibrated_statistics_are_exact_averages_over_all_images():
     model = tiny_san().eval()
     batches = image_batches(count=5)
