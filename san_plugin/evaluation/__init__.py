@@ -1,8 +1,7 @@
 """Toolbox-free evaluation helpers: cost measurement, resolution-sweep reports, the per-image cascade.
 
 Nothing here imports mmengine or mmpretrain; matplotlib (``pip install "san_plugin[plots]"``)
-is imported only when a plot is drawn. Formerly ``san_plugin.eval`` (a name that shadowed
-the builtin ``eval`` in ``from san_plugin import eval``).
+is imported only when a plot is drawn.
 """
 from san_plugin.core.model_io import example_input, inference, input_channels
 
