@@ -16,7 +16,7 @@ from mmpretrain.structures import DataSample
 
 from san_plugin.core import (DEFAULT_ENCODING, DEFAULT_INIT, DEFAULT_RESOLUTIONS, ScaleEncoding, convert,
                              find_controller, get_controller, input_resolution, validate_resolutions)
-from san_plugin.core.divergence import DivergenceMonitor
+from san_plugin.diagnostics.divergence import DivergenceMonitor
 from .backbone_weights import PretrainedBackbone
 from .head import SANClsHead
 from .preprocessor import SANDataPreprocessor
