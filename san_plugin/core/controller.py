@@ -18,7 +18,7 @@ from typing import Any, Iterable, Iterator
 import torch
 from torch import nn
 
-from .scale import ResolutionPlan, ScaleEncoding, input_resolution, nearest_resolution
+from .scale import ResolutionPlan, input_resolution, nearest_resolution
 from .spec import SANSpec, check_metadata
 
 
@@ -27,6 +27,11 @@ def _first_image_tensor(args: tuple) -> torch.Tensor | None:
         if isinstance(arg, torch.Tensor) and arg.dim() == 4:
             return arg
     return None
+
+
+def _from_spec(name: str, doc: str) -> property:
+    """A read-only property of the controller that reads the field ``name`` of its spec."""
+    return property(lambda controller: getattr(controller.spec, name), doc=doc)
 
 
 class ScaleController(nn.Module):
@@ -78,30 +83,11 @@ class ScaleController(nn.Module):
         """The settings this SAN was converted with (``mode``: the current one)."""
         return self._spec
 
-    @property
-    def resolutions(self) -> tuple[int, ...]:
-        """The training resolutions, largest first."""
-        return self._spec.resolutions
-
-    @property
-    def encoding(self) -> ScaleEncoding:
-        """The resolution encoding fed to the meta learners."""
-        return self._spec.encoding
-
-    @property
-    def meta_hidden(self) -> int | None:
-        """The hidden width of the MLP meta learners, None for the affine ones."""
-        return self._spec.meta_hidden
-
-    @property
-    def exclude(self) -> tuple[str, ...]:
-        """The layer-name patterns kept shared at conversion."""
-        return self._spec.exclude
-
-    @property
-    def convs(self) -> str:
-        """``'meta'`` (generated convolutions) or ``'shared'`` (private BN only)."""
-        return self._spec.convs
+    resolutions = _from_spec('resolutions', 'The training resolutions, largest first.')
+    encoding = _from_spec('encoding', 'The resolution encoding fed to the meta learners (a ScaleEncoding).')
+    meta_hidden = _from_spec('meta_hidden', 'The hidden width of the MLP meta learners, None for the affine ones.')
+    exclude = _from_spec('exclude', 'The layer-name patterns kept shared at conversion.')
+    convs = _from_spec('convs', "'meta' (generated convolutions) or 'shared' (private BN only).")
 
     @property
     def mode(self) -> str:

@@ -133,8 +133,9 @@ class SANSpec:
         """The spec of the settings among ``options`` (the others at their defaults), and the other options.
 
         Example:
-            >>> SANSpec.split({'resolutions': [64, 32], 'num_classes': 10})
-            (SANSpec(resolutions=(64, 32), ...), {'num_classes': 10})
+            >>> spec, rest = SANSpec.split({'resolutions': [64, 32], 'num_classes': 10})
+            >>> spec.resolutions, rest
+            ((64, 32), {'num_classes': 10})
         """
         names = cls.field_names()
         return (cls(**{k: v for k, v in options.items() if k in names}),
