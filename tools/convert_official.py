@@ -20,6 +20,7 @@ from mmengine.registry import init_default_scope
 from mmpretrain.registry import MODELS
 
 from san_plugin.core import find_controller
+from san_plugin.core.spec import SAVED_FIELDS
 from san_plugin.mm.engine.atomic_save import atomic_save
 from san_plugin.mm.cli.config import load_config
 from san_plugin.mm.engine.safe_load import CorruptCheckpointError, UnsafeCheckpointError, safe_load
@@ -75,7 +76,9 @@ def check_metadata(net: torch.nn.Module, model: torch.nn.Module) -> None:
                          'is ' + ('a SAN' if theirs is None else 'a baseline') + ': use the matching config/--baseline')
     if ours is None:
         return
-    for field in ('resolutions', 'encoding', 'meta_hidden', 'convs'):
+    for field in SAVED_FIELDS:
+        if field == 'exclude':  # layer names: the timm host's and the config's backbone's differ
+            continue
         if ours.metadata()[field] != theirs.metadata()[field]:
             raise SystemExit(f'the config\'s SAN has {field} {theirs.metadata()[field]!r}, the released model '
                              f'{ours.metadata()[field]!r}')

@@ -1,5 +1,5 @@
 """Do the meta learners of a SAN checkpoint work? Per generated convolution, how much its kernel
-changes across the training resolutions (see san_plugin/core/meta_report.py).
+changes across the training resolutions (see san_plugin/diagnostics/meta_report.py).
 
     python tools/meta_report.py CONFIG CHECKPOINT [--out PREFIX] [--cfg-options ...]
 
@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 
 from san_plugin.core import find_controller
-from san_plugin.core.meta_report import as_dict, as_markdown, meta_learner_stats
+from san_plugin.diagnostics.meta_report import as_dict, as_markdown, meta_learner_stats
 from san_plugin.mm.cli.config import load_config
 from san_plugin.mm.cli.launch import add_launch_args, parse_launch_args
 from san_plugin.mm.model_from_config import build_model

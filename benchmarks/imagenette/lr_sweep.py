@@ -14,7 +14,7 @@ work dirs of earlier runs are gone; the report names every run it carried over.
 * best against best: every model at its own best learning rate of the sweep (a baseline by
   its accuracy at its training size, a SAN recipe by its mean over the five training sizes),
   the issue's targets, and the SAN against the shared-convs + private-BN ablation;
-* the meta-learner diagnostic (``san_plugin.core.meta_report``) of every SAN checkpoint:
+* the meta-learner diagnostic (``san_plugin.diagnostics.meta_report``) of every SAN checkpoint:
   |eps(S_max) W| / |B| and the change of the generated kernels across the training range.
 
 Choosing each model's rate on the validation set flatters every model alike; say so when quoting.
@@ -237,7 +237,7 @@ def meta_stats(run: dict) -> dict | None:
         return None
     from mmengine.config import Config
     from san_plugin.core import find_controller
-    from san_plugin.core.meta_report import meta_learner_stats, summarize
+    from san_plugin.diagnostics.meta_report import meta_learner_stats, summarize
     from san_plugin.mm.model_from_config import build_model
     model = build_model(Config.fromfile(str(config)), str(checkpoint))
     if find_controller(model) is None or find_controller(model).convs != 'meta':

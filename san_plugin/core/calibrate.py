@@ -21,7 +21,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .convert import add_calibrated_branches, get_controller, private_norms
-from .model_io import model_device
+from .inference import model_device
 from .scale import validate_resolutions
 
 Batches = Union[Iterable[Any], Callable[[int], Iterable[Any]]]

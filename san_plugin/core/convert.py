@@ -6,24 +6,19 @@ import difflib
 import fnmatch
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Sequence
+from typing import Any, Iterable, Iterator
 
 import torch
 from torch import nn
 
+from .controller import ScaleController
 from .conv_kinds import is_convolution, kernel_op_for
 from .meta_conv import MetaConv2d
 from .private_norm import PrivateBatchNorm2d
-from .scale import (ResolutionPlan, ScaleController, ScaleEncoding, SANMetadataError, check_metadata,
-                    nearest_resolution)
+from .scale import ResolutionPlan, nearest_resolution
+from .spec import SANMetadataError, SANSpec, check_metadata
 
 CONTROLLER_NAME = 'san'
-INITS = ('pretrained', 'scratch')
-#: The ``init`` of every conversion that names none (core, timm and MMPretrain glue alike): keep the
-#: host's weights (``W = 0``, ``B`` = the layer's current kernel), whether they are trained or the
-#: host's own fresh initialisation. ``'scratch'`` re-draws ``B`` and must be asked for.
-DEFAULT_INIT = 'pretrained'
-CONV_MODES = ('meta', 'shared')
 _PRIVATE_NORM_TYPES = (nn.BatchNorm2d, nn.SyncBatchNorm)
 
 
@@ -64,14 +59,8 @@ def _scratch_kernel_(conv: nn.Module) -> None:
 
 def convert(
     model: nn.Module,
-    resolutions: Iterable[int],
-    *,
-    exclude: Sequence[str] = (),
-    meta_hidden: int | None = None,
-    init: str = DEFAULT_INIT,
-    mode: str = 'proxy',
-    encoding: ScaleEncoding | str | dict | None = None,
-    convs: str = 'meta',
+    resolutions: Iterable[int] | SANSpec,
+    **settings: Any,
 ) -> tuple[nn.Module, ConversionReport]:
     """Turns any CNN into a Scale Adaptive Network, in place.
 
@@ -81,27 +70,22 @@ def convert(
     layers, GroupNorm and LayerNorm stay shared. A convolution class that is not
     registered (see :func:`register_conv_kind`) is refused with an error naming it.
 
-    ``init='pretrained'`` (the default, :data:`DEFAULT_INIT`) keeps the model: each meta
-    learner starts at ``W = 0`` and ``B = the layer's kernel``, so the SAN's outputs equal the
-    original's at every resolution; on a freshly initialised model ``B`` is the host's own
-    init. ``init='scratch'`` re-draws ``B`` with Kaiming normal (fan-out, ReLU
-    gain; the init of timm, torchvision and mmpretrain CNNs) and ``W = 0``, so the
-    kernel generated at every training resolution has the usual init scale and the
-    resolution dependence is learned. (PyTorch's default ``W, B ~ U(-1, 1)`` for a
-    ``Linear(1, n)`` meta learner makes kernels far larger than that; see docs/convert.md.)
+    ``init='pretrained'`` (the default) keeps the model: each meta learner starts at
+    ``W = 0`` and ``B = the layer's kernel``, so the SAN's outputs equal the original's at
+    every resolution; on a freshly initialised model ``B`` is the host's own init.
+    ``init='scratch'`` re-draws ``B`` with Kaiming normal (fan-out, ReLU gain; the init of
+    timm, torchvision and mmpretrain CNNs) and ``W = 0``, so the kernel generated at every
+    training resolution has the usual init scale and the resolution dependence is learned.
+    (PyTorch's default ``W, B ~ U(-1, 1)`` for a ``Linear(1, n)`` meta learner makes kernels
+    far larger than that; see docs/convert.md.)
 
     Args:
         model: any ``nn.Module``; a timm or mmpretrain CNN, a backbone, a Sequential.
-        resolutions: training resolutions (positive ints, no duplicates, any order).
-        exclude: ``fnmatch`` patterns of qualified layer names to keep shared.
-        meta_hidden: None for the paper's affine meta learner, else an MLP hidden width.
-        init: ``'pretrained'`` or ``'scratch'``.
-        mode: ``'proxy'`` or ``'ideal'`` inference.
-        encoding: the resolution encoding: a :class:`ScaleEncoding`, ``'paper'`` (default,
-            ``0.1 * S / 32``), ``'standardized'`` (zero mean, unit variance over the
-            training resolutions) or a dict of ``ScaleEncoding`` fields.
-        convs: ``'meta'`` (the SAN) or ``'shared'``: convolutions stay shared and only
-            the batch norms become private (the private-BN ablation).
+        resolutions: the training resolutions (positive ints, no duplicates, any order), or a
+            whole :class:`~san_plugin.core.SANSpec` (then no other setting).
+        **settings: the other settings by name: ``exclude``, ``meta_hidden``, ``init``,
+            ``mode``, ``encoding``, ``convs``; :class:`~san_plugin.core.SANSpec` says what
+            each means and its default.
 
     Returns:
         The same model object, converted, and a :class:`ConversionReport`.
@@ -111,22 +95,21 @@ def convert(
         >>> net, report = convert(timm.create_model('resnet18'), [224, 160, 96])
         >>> net(torch.randn(1, 3, 160, 160)).shape
         torch.Size([1, 1000])
+        >>> net.san.spec.init
+        'pretrained'
     """
-    if init not in INITS:
-        raise ValueError(f'init must be one of {INITS}, got {init!r}')
-    if convs not in CONV_MODES:
-        raise ValueError(f'convs must be one of {CONV_MODES}, got {convs!r}')
+    spec = SANSpec.of(resolutions, **settings)
     if find_controller(model) is not None:
         raise ValueError(f'{type(model).__name__} is already a SAN; convert the original model instead')
     if hasattr(model, CONTROLLER_NAME):
         raise ValueError(f'{type(model).__name__} already has an attribute {CONTROLLER_NAME!r}; cannot attach '
                          f'the SAN controller there')
-    controller = ScaleController(resolutions, encoding, mode, meta_hidden, exclude, convs)
+    controller = ScaleController(spec)
     report = ConversionReport(params_before=_count(model))
-    _check_exclude_patterns(model, tuple(exclude))
-    if convs == 'meta':
-        _check_convertible(model, exclude)
-    _swap(model, '', controller, tuple(exclude), init, report)
+    _check_exclude_patterns(model, spec.exclude)
+    if spec.convs == 'meta':
+        _check_convertible(model, spec.exclude)
+    _swap(model, '', controller, spec.exclude, spec.init, report)
     setattr(model, CONTROLLER_NAME, controller)
     controller.hook_ids = (model.register_forward_pre_hook(controller.on_model_input).id,
                            model.register_load_state_dict_pre_hook(_prepare_load).id)

@@ -7,9 +7,9 @@ import weakref
 import torch
 from torch import nn
 
+from .controller import ScaleController
 from .conv_kinds import KernelOp
 from .meta_learner import build_kernel_generator
-from .scale import ScaleController
 
 
 def _weightless_copy(conv: nn.Module) -> nn.Module:

@@ -8,6 +8,17 @@ from torch import nn
 from torch.nn import functional as F
 
 
+def check_hidden_width(hidden: int | None) -> int | None:
+    """Returns ``hidden`` if it is a valid ``meta_hidden``: None (the affine learner) or a positive integer.
+
+    Raises:
+        ValueError: naming the value.
+    """
+    if hidden is not None and (isinstance(hidden, bool) or not isinstance(hidden, int) or hidden <= 0):
+        raise ValueError(f'meta_hidden must be a positive integer or None, got {hidden!r}')
+    return hidden
+
+
 class AffineKernelGenerator(nn.Module):
     """The paper's linear meta learner: ``kernel = eps * weight + bias``.
 
@@ -61,8 +72,8 @@ class MLPKernelGenerator(nn.Module):
 
     def __init__(self, bias: torch.Tensor, hidden: int) -> None:
         super().__init__()
-        if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden <= 0:
-            raise ValueError(f'meta_hidden must be a positive integer or None, got {hidden!r}')
+        if check_hidden_width(hidden) is None:
+            raise ValueError('MLPKernelGenerator needs a hidden width (meta_hidden=None is the affine learner)')
         self.kernel_shape = tuple(bias.shape)
         self.hidden = nn.Linear(1, hidden)
         self.out = nn.Linear(hidden, bias.numel())

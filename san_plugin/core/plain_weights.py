@@ -14,9 +14,9 @@ from typing import Any, Mapping
 import torch
 from torch import nn
 
+from .controller import ScaleController
 from .meta_conv import MetaConv2d
 from .private_norm import PrivateBatchNorm2d
-from .scale import ScaleController
 
 
 def _san_layers(model: nn.Module) -> tuple[dict[str, MetaConv2d], dict[str, PrivateBatchNorm2d], list[str]]:

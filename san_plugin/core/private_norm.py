@@ -6,7 +6,8 @@ import copy
 import torch
 from torch import nn
 
-from .scale import ScaleController, branch_key
+from .controller import ScaleController
+from .scale import branch_key
 
 
 class PrivateBatchNorm2d(nn.Module):

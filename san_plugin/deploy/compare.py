@@ -5,7 +5,7 @@ from typing import Any
 
 import torch
 
-from san_plugin.core.model_io import output_tensors
+from san_plugin.core.inference import output_tensors
 
 
 class ExportMismatchError(RuntimeError):

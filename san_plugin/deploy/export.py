@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from san_plugin.core import bake, get_controller
-from san_plugin.core.model_io import example_input, inference, input_channels, output_tensors
+from san_plugin.core.inference import example_input, inference, input_channels, output_tensors
 from .compare import compare_outputs
 from .formats import artifact_format
 

@@ -17,7 +17,7 @@ from typing import Any, Callable, Iterator
 import torch
 from torch import nn
 
-from san_plugin.core.model_io import output_tensors
+from san_plugin.core.inference import output_tensors
 from .compare import compare_outputs
 
 ONNX_OPSET = 17

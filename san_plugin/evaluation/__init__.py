@@ -1,10 +1,9 @@
 """Toolbox-free evaluation helpers: cost measurement, resolution-sweep reports, the per-image cascade.
 
 Nothing here imports mmengine or mmpretrain; matplotlib (``pip install "san_plugin[plots]"``)
-is imported only when a plot is drawn. Formerly ``san_plugin.eval`` (a name that shadowed
-the builtin ``eval`` in ``from san_plugin import eval``).
+is imported only when a plot is drawn.
 """
-from san_plugin.core.model_io import example_input, inference, input_channels
+from san_plugin.core.inference import example_input, inference, input_channels
 
 from .cascade import (Cascade, CascadeMismatchError, collect_probabilities, deployed_gflops, single_size)
 from .cascade_fit import CrossFitResult, OperatingPoint, cascade_frontier, cross_fit, fit_cascade

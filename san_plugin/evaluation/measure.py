@@ -10,7 +10,7 @@ import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from san_plugin.core.model_io import example_input, inference, model_device
+from san_plugin.core.inference import example_input, inference, model_device
 
 
 def count_flops(model: nn.Module, resolution: int, batch: int = 1, *, in_chans: int | None = None) -> int:

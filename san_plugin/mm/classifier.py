@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from contextlib import nullcontext
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import torch
 from mmengine.optim import OptimWrapper
@@ -10,22 +10,21 @@ from mmpretrain.models.classifiers import ImageClassifier
 from mmpretrain.registry import MODELS
 from mmpretrain.structures import DataSample
 
-from san_plugin.core import (DEFAULT_ENCODING, DEFAULT_INIT, DEFAULT_RESOLUTIONS, ScaleEncoding, convert,
-                             find_controller, get_controller, input_resolution, validate_resolutions)
-from san_plugin.core.divergence import DivergenceMonitor
+from san_plugin.core import SANSpec, convert, find_controller, get_controller, input_resolution
 from san_plugin.core.sampling import ResolutionSampling
+from san_plugin.diagnostics.divergence import DivergenceMonitor
 from .backbone_weights import PretrainedBackbone
 from .engine.backward_count import backward_within_iteration
 from .head import SANClsHead
 from .preprocessor import SANDataPreprocessor
-from .resolutions import SAN_SOURCE, fill_or_check
+from .resolutions import SAN_KEY, SAN_SOURCE, fill_or_check
 from .step_checks import NonFiniteLossError, check_divergence, check_finite, current_iteration, losses_of_all_ranks
 
-SAN_DEFAULTS = dict(resolutions=DEFAULT_RESOLUTIONS, exclude=(), meta_hidden=None, init=DEFAULT_INIT,
-                    mode='proxy', encoding=DEFAULT_ENCODING, convs='meta', regenerate_kernels=True,
-                    sampling=dict(type='all'))
+#: The options of ``san=dict(...)`` that steer training, not the conversion (so no ``SANSpec``
+#: field), with their defaults; the other keys of ``san`` are the ``SANSpec`` fields.
+TRAINING_OPTIONS = dict(regenerate_kernels=True, sampling=dict(type='all'))
 
-__all__ = ['NonFiniteLossError', 'SAN_DEFAULTS', 'SANClassifier']
+__all__ = ['NonFiniteLossError', 'SANClassifier', 'TRAINING_OPTIONS']
 
 
 @MODELS.register_module()
@@ -49,18 +48,17 @@ class SANClassifier(ImageClassifier):
 
     Args:
         backbone: backbone config.
-        san: conversion settings: ``resolutions`` (default the core's ``DEFAULT_RESOLUTIONS``),
-            ``exclude``, ``meta_hidden``, ``init`` (default the core's ``DEFAULT_INIT``,
-            ``'pretrained'``: keep the backbone's own init; ``'scratch'`` re-draws),
-            ``mode`` (``'proxy'``/``'ideal'``), ``encoding`` (default ``'paper'``;
-            ``'standardized'`` or ``dict(factor=..., base=..., offset=...)``), ``convs`` (``'meta'``/``'shared'``)
-            ``regenerate_kernels`` (True: less memory; False: a faster training step,
-            see :class:`~san_plugin.core.ScaleController`) and ``sampling``, the resolutions
-            each training step runs: ``dict(type='all')`` (default) or
-            ``dict(type='sandwich', num_random=n, seed=0)``, the largest, the smallest and n
-            others drawn per iteration (:class:`~san_plugin.core.sampling.ResolutionSampling`;
-            the draw is a function of the seed and mmengine's iteration, the same on every rank
-            and after a resume). ``san=None`` builds the
+        san: the conversion's settings, the fields of :class:`~san_plugin.core.SANSpec`
+            (``resolutions``, ``encoding``, ``meta_hidden``, ``exclude``, ``convs``, ``init``,
+            ``mode``: what each means and its default is stated there), and the training
+            options :data:`TRAINING_OPTIONS`: ``regenerate_kernels`` (True: less memory; False:
+            a faster training step, see :class:`~san_plugin.core.ScaleController`) and
+            ``sampling``, the resolutions each training step runs: ``dict(type='all')``
+            (default) or ``dict(type='sandwich', num_random=n, seed=0)``, the largest, the
+            smallest and n others drawn per iteration
+            (:class:`~san_plugin.core.sampling.ResolutionSampling`; the draw is a function of
+            the seed and mmengine's iteration, the same on every rank and after a resume). An
+            unknown key is refused, naming the known ones. ``san=None`` builds the
             unconverted model (a baseline or the private-BN-only ablation's
             counterpart) with the same training step.
         neck, head, pretrained, train_cfg, data_preprocessor, init_cfg: as in
@@ -93,39 +91,53 @@ class SANClassifier(ImageClassifier):
         if isinstance(data_preprocessor, dict) or data_preprocessor is None:
             data_preprocessor = dict(data_preprocessor or {})
             data_preprocessor.setdefault('type', 'SANDataPreprocessor')
-        san_cfg = None if san is None else {**SAN_DEFAULTS, **san}
-        if san_cfg is not None:
-            head, data_preprocessor = self._derive_resolutions(san_cfg, head, data_preprocessor)
+        spec, options = (None, {}) if san is None else self._san_settings(san)
+        if spec is not None:
+            head, data_preprocessor = self._derive_resolutions(spec.resolutions, head, data_preprocessor)
         super().__init__(backbone=backbone, neck=neck, head=head, pretrained=pretrained, train_cfg=train_cfg,
                          data_preprocessor=data_preprocessor, init_cfg=init_cfg)
-        self.san_cfg = san_cfg
+        self.san_spec: SANSpec | None = spec
+        self.san_options: dict[str, Any] = options
         if not isinstance(self.head, SANClsHead):
             raise TypeError(f'SANClassifier needs a SANClsHead (it is told the resolution), got '
                             f'{type(self.head).__name__}')
         self.backbone_weights = PretrainedBackbone([])
-        if self.san_cfg is not None:
-            self._convert_backbone(self.san_cfg)
+        if self.san_spec is not None:
+            self._convert_backbone()
         self.channels_last = channels_last
         if channels_last:
             self.to(memory_format=torch.channels_last)
         self.divergence = DivergenceMonitor(self.head.num_classes)
-        self.sampling = ResolutionSampling()
-        if self.san_cfg is not None:
-            try:
-                self.sampling = ResolutionSampling.from_config(self.san_cfg['sampling'])
-                self.sampling.check(self.resolutions)
-            except ValueError as error:
-                raise ValueError(f'model.san.sampling: {error}') from error
+        self.sampling: ResolutionSampling = options.get('sampling', ResolutionSampling())
         self._steps_outside_a_loop = 0
 
     @staticmethod
-    def _derive_resolutions(san: dict, head: Any, data_preprocessor: Any) -> tuple[Any, Any]:
-        """Copies of the head and data preprocessor configs given ``san``'s resolutions (refused,
-        naming both, where they state others)."""
-        unknown = set(san) - set(SAN_DEFAULTS)
+    def _san_settings(san: Mapping[str, Any]) -> tuple[SANSpec, dict[str, Any]]:
+        """The :class:`SANSpec` of ``san`` and its training options (defaults filled in); an unknown
+        key or a bad value is refused, naming the key."""
+        known = sorted((*SANSpec.field_names(), *TRAINING_OPTIONS))
+        unknown = set(san) - set(known)
         if unknown:
-            raise ValueError(f'unknown san option(s) {sorted(unknown)}; known: {sorted(SAN_DEFAULTS)}')
-        resolutions = validate_resolutions(san['resolutions'], SAN_SOURCE)
+            raise ValueError(f'unknown san option(s) {sorted(unknown)}; known: {known}')
+        try:
+            spec, options = SANSpec.split(san)
+        except (TypeError, ValueError) as error:  # every SANSpec message starts with the field's name
+            raise type(error)(f'{SAN_KEY}.{error}') from error
+        options = {**TRAINING_OPTIONS, **options}
+        if not isinstance(options['regenerate_kernels'], bool):
+            raise TypeError(f'{SAN_KEY}.regenerate_kernels must be True or False, '
+                            f'got {options["regenerate_kernels"]!r}')
+        try:
+            options['sampling'] = ResolutionSampling.from_config(options['sampling'])
+            options['sampling'].check(spec.resolutions)
+        except ValueError as error:
+            raise ValueError(f'{SAN_KEY}.sampling: {error}') from error
+        return spec, options
+
+    @staticmethod
+    def _derive_resolutions(resolutions: tuple[int, ...], head: Any, data_preprocessor: Any) -> tuple[Any, Any]:
+        """Copies of the head and data preprocessor configs given the SAN's ``resolutions`` (refused,
+        naming both, where they state others)."""
         derived = []
         for cfg, kind, name in ((head, SANClsHead, 'model.head.resolutions'),
                                 (data_preprocessor, SANDataPreprocessor, 'data_preprocessor.resolutions')):
@@ -141,7 +153,7 @@ class SANClassifier(ImageClassifier):
             return inputs.contiguous(memory_format=torch.channels_last)
         return inputs
 
-    def _convert_backbone(self, cfg: dict) -> None:
+    def _convert_backbone(self) -> None:
         # Initialise the plain backbone first (its own random init, reading no file): after the
         # conversion its layers are MetaConv2d/PrivateBatchNorm2d, which the backbone's own
         # init_weights (e.g. zero_init_last) does not know. Trained weights named by its
@@ -149,19 +161,14 @@ class SANClassifier(ImageClassifier):
         self.backbone_weights = PretrainedBackbone.take_from(self.backbone)
         if hasattr(self.backbone, 'init_weights') and not getattr(self.backbone, 'is_init', False):
             self.backbone.init_weights()
-        encoding = cfg['encoding']
-        encoding = ScaleEncoding.from_config(dict(encoding) if hasattr(encoding, 'keys') else encoding,
-                                             cfg['resolutions'])
         try:
-            _, self.conversion_report = convert(
-                self.backbone, cfg['resolutions'], exclude=tuple(cfg['exclude']), meta_hidden=cfg['meta_hidden'],
-                init=cfg['init'], mode=cfg['mode'], encoding=encoding, convs=cfg['convs'])
+            _, self.conversion_report = convert(self.backbone, self.san_spec)
         except (TypeError, ValueError) as error:
             raise type(error)(f'cannot convert backbone {type(self.backbone).__name__} to a SAN: {error}') from error
         if hasattr(self.backbone, '_is_init'):
             self.backbone._is_init = True  # never re-initialise converted layers
         controller = get_controller(self.backbone)
-        controller.regenerate_kernels = bool(cfg['regenerate_kernels'])
+        controller.regenerate_kernels = self.san_options['regenerate_kernels']
         san_resolutions = controller.resolutions
         if tuple(self.head.resolutions) != san_resolutions:
             raise ValueError(f'the head is set up for resolutions {tuple(self.head.resolutions)} but san converts '
@@ -177,7 +184,7 @@ class SANClassifier(ImageClassifier):
     # -- resolutions -------------------------------------------------------------------
     @property
     def is_san(self) -> bool:
-        return self.san_cfg is not None
+        return self.san_spec is not None
 
     @property
     def resolutions(self) -> tuple[int, ...]:

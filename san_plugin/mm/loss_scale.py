@@ -22,7 +22,7 @@ from mmpretrain.registry import MODELS
 from torch.nn import functional as F
 
 from san_plugin.core import LossForm, bake, get_controller
-from san_plugin.core.loss_scale import gradient_norms, kernel_parameter_kinds, named_grads, top_hessian_eigenvalue
+from san_plugin.diagnostics.loss_scale import gradient_norms, kernel_parameter_kinds, named_grads, top_hessian_eigenvalue
 from .model_from_config import model_config
 from .resolutions import apply_training_sizes
 

@@ -2,7 +2,7 @@
 
 The one statement:
 
-* a SAN config: ``model.san.resolutions`` (default: the core's ``DEFAULT_RESOLUTIONS``);
+* a SAN config: ``model.san.resolutions`` (default: ``SANSpec``'s);
 * a single-resolution baseline: the top-level ``train_resolution``.
 
 Derived from it, when ``SANRunner`` builds a runner (MMPretrain's tools and ours, after
@@ -34,10 +34,11 @@ from typing import Any, Iterator
 
 from mmengine.config import Config
 
-from san_plugin.core import DEFAULT_RESOLUTIONS, validate_resolutions
+from san_plugin.core import SANSpec, validate_resolutions
 from .transforms import TEST_CROP_RATIO, eval_resize_steps
 
-SAN_SOURCE = 'model.san.resolutions'
+SAN_KEY = 'model.san'
+SAN_SOURCE = f'{SAN_KEY}.resolutions'
 BASELINE_SOURCE = 'train_resolution'
 LIST_STEPS = ('MultiResolution', 'MultiResolutionTest')
 LOADERS = ('train_dataloader', 'val_dataloader', 'test_dataloader')
@@ -112,7 +113,7 @@ def training_sizes(cfg: Config) -> tuple[tuple[int, ...], str] | None:
     san = _model(cfg).get('san')
     if san is not None:
         stated = san.get('resolutions')
-        return validate_resolutions(DEFAULT_RESOLUTIONS if stated is None else stated, SAN_SOURCE), SAN_SOURCE
+        return validate_resolutions(SANSpec().resolutions if stated is None else stated, SAN_SOURCE), SAN_SOURCE
     if cfg.get(BASELINE_SOURCE) is not None:
         return validate_resolutions([cfg[BASELINE_SOURCE]], BASELINE_SOURCE), BASELINE_SOURCE
     return None

@@ -3,7 +3,7 @@
 The per-resolution losses of an iteration stay on the device until every resolution ran; one
 all-reduce of a ranks x resolutions table and one host read then check them, so a non-finite loss
 on any rank stops every rank with the same error and no weight changes. The divergence warning
-(``san_plugin.core.divergence``) reads the same host values.
+(``san_plugin.diagnostics.divergence``) reads the same host values.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import torch.distributed as dist
 from mmengine.logging import MessageHub, print_log
 from mmengine.optim import OptimWrapper
 
-from san_plugin.core.divergence import DivergenceMonitor
+from san_plugin.diagnostics.divergence import DivergenceMonitor
 
 
 class NonFiniteLossError(FloatingPointError):

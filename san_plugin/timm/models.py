@@ -1,44 +1,38 @@
 """``san_<arch>`` models in timm's registry: ``timm.create_model('san_resnet50', resolutions=[...])``."""
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Callable
 
 import timm
 from timm.models import register_model
 from torch import nn
 
-from san_plugin.core import DEFAULT_INIT, DEFAULT_RESOLUTIONS, convert
+from san_plugin.core import SANSpec, convert
 
 SUPPORTED_ARCHS = (
     'resnet18', 'resnet50', 'mobilenetv2_100', 'efficientnet_b0', 'regnety_008', 'resnetv2_50x1_bit',
 )
 
 
-def create_san_model(
-    arch: str,
-    *,
-    pretrained: bool = False,
-    resolutions: Iterable[int] = DEFAULT_RESOLUTIONS,
-    exclude: Sequence[str] = (),
-    meta_hidden: int | None = None,
-    init: str = DEFAULT_INIT,
-    mode: str = 'proxy',
-    **kwargs: Any,
-) -> nn.Module:
+def create_san_model(arch: str, *, pretrained: bool = False, **kwargs: Any) -> nn.Module:
     """Creates a timm model and converts it to a SAN.
 
-    ``init`` is the core's default, ``'pretrained'``: the converted model keeps the timm
-    model's weights, the downloaded ones with ``pretrained=True`` (it starts with the
-    original's outputs), else timm's own initialisation of that architecture (``B`` =
-    timm's kernel, ``W = 0``). ``init='scratch'`` re-draws ``B`` (Kaiming normal, fan-out).
+    The keyword arguments named like a :class:`~san_plugin.core.SANSpec` field
+    (``resolutions``, ``encoding``, ``meta_hidden``, ``exclude``, ``convs``, ``init``,
+    ``mode``) are the conversion's settings, checked before the timm model is built; the
+    others go to ``timm.create_model``. With the default ``init='pretrained'`` the converted
+    model keeps the timm model's weights, the downloaded ones with ``pretrained=True`` (it
+    starts with the original's outputs), else timm's own initialisation of that architecture
+    (``B`` = timm's kernel, ``W = 0``). ``init='scratch'`` re-draws ``B`` (Kaiming normal, fan-out).
 
     Example:
-        >>> net = create_san_model('resnet18', resolutions=[64, 48, 32], num_classes=10)
-        >>> net.san.resolutions
-        (64, 48, 32)
+        >>> net = create_san_model('resnet18', resolutions=[64, 48, 32], convs='shared', num_classes=10)
+        >>> net.san.resolutions, net.san.convs
+        ((64, 48, 32), 'shared')
     """
-    model = timm.create_model(arch, pretrained=pretrained, **kwargs)
-    model, _ = convert(model, resolutions, exclude=exclude, meta_hidden=meta_hidden, init=init, mode=mode)
+    spec, timm_kwargs = SANSpec.split(kwargs)
+    model = timm.create_model(arch, pretrained=pretrained, **timm_kwargs)
+    model, _ = convert(model, spec)
     return model
 
 

@@ -7,15 +7,15 @@ from typing import Callable, Mapping
 import torch
 from torch import nn
 
-from san_plugin.core import DEFAULT_RESOLUTIONS, ScaleController, convert
+from san_plugin.core import SANSpec, ScaleController, convert
 from . import mobilenetv2, resnet
 from .layout import Entry, branch_count, check_and_map, official_entries
 from .official_file import Checkpoint, OfficialCheckpointError, official_state_dict
 
-#: the training resolutions of the released SANs, branch ``i`` first (the paper's set, the core's
+#: the training resolutions of the released SANs, branch ``i`` first (the paper's set, ``SANSpec``'s
 #: default); the official encoding of branch ``i``, ``0.7 - 0.1 * i``, is our ``eps(S) = 0.1 * S / 32``
 #: for exactly these.
-OFFICIAL_RESOLUTIONS = DEFAULT_RESOLUTIONS
+OFFICIAL_RESOLUTIONS = SANSpec().resolutions
 NUM_CLASSES = 1000
 
 

@@ -34,6 +34,21 @@ def test_bad_resolution_sets_in_configs_are_refused_naming_the_value(resolutions
         MODELS.build(dict(type='SANDataPreprocessor', resize_on_device=True, resolutions=resolutions))
 
 
+
+@pytest.mark.parametrize('san, error, message', [
+    (dict(convs='both'), ValueError, "model.san.convs must be one of ('meta', 'shared'), got 'both'"),
+    (dict(encoding='zscore'), ValueError, "model.san.encoding must be 'paper', 'standardized'"),
+    (dict(exclude='conv1'), ValueError, 'model.san.exclude must be a list of layer-name patterns'),
+    (dict(regenerate_kernels='no'), TypeError, "model.san.regenerate_kernels must be True or False, got 'no'"),
+    (dict(meta_hiden=8), ValueError, "unknown san option(s) ['meta_hiden']; known: ['convs', 'encoding', 'exclude', "
+                                     "'init', 'meta_hidden', 'mode', 'regenerate_kernels', 'resolutions']"),
+])
+def test_a_bad_san_setting_is_refused_naming_its_key(san, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        MODELS.build(dict(type='SANClassifier', backbone=dict(type='ResNet', depth=18, base_channels=8),
+                          san=dict(resolutions=[32, 24], **san), neck=dict(type='GlobalAveragePooling'),
+                          head=dict(type='SANClsHead', num_classes=2, in_channels=64)))
+
 @MODELS.register_module(name='SANTestUnknownConv', force=True)
 class UnknownConv(torch.nn.Conv2d):
     """A convolution type the converter has never been taught (it could compute anything)."""

@@ -7,7 +7,7 @@ import pytest
 import torch
 from mmengine.config import DictAction
 
-from san_plugin.core.divergence import SANDivergenceWarning
+from san_plugin.diagnostics.divergence import SANDivergenceWarning
 from san_plugin.mm.cli.config import load_config
 from san_plugin.mm.runner import build_runner
 from demo_options import tiny_cfg_options

@@ -8,7 +8,7 @@ from timm.layers import BatchNormAct2d, SyncBatchNormAct, convert_sync_batchnorm
 from torch import nn
 
 import san_plugin  # noqa: F401  (registers the san_* models)
-from san_plugin.core import MetaConv2d, PrivateBatchNorm2d, ScaleController, convert, private_norms
+from san_plugin.core import MetaConv2d, PrivateBatchNorm2d, ScaleController, ScaleEncoding, convert, private_norms
 from san_plugin.timm import SUPPORTED_ARCHS
 from san_plugin.timm import models as san_timm
 from tiny_models import randomize_bn_
@@ -41,6 +41,16 @@ def test_create_model_passes_the_san_options():
     assert model.layer1[0].conv1.meta.hidden.out_features == 8
 
 
+
+def test_create_model_takes_the_encoding_and_shared_convs():
+    model = timm.create_model('san_resnet18', resolutions=[64, 32], num_classes=10, encoding='standardized',
+                              convs='shared')
+    assert (model.san.encoding, model.san.convs) == (ScaleEncoding.standardized([64, 32]), 'shared')
+    assert not any(isinstance(m, MetaConv2d) for m in model.modules())
+    assert isinstance(model.bn1, PrivateBatchNorm2d) and model.fc.out_features == 10
+    with pytest.raises(ValueError, match=r"convs must be one of \('meta', 'shared'\), got 'both'"):
+        timm.create_model('san_resnet18', convs='both')
+
 def _same_seed_plain_and_san(**san_kwargs):
     torch.manual_seed(1)
     plain = timm.create_model('resnet18', num_classes=10)
@@ -50,7 +60,7 @@ def _same_seed_plain_and_san(**san_kwargs):
 
 
 def test_default_init_keeps_timms_own_init_and_scratch_redraws_it():
-    """One default for every glue, the core's DEFAULT_INIT: keep the host's weights (here timm's init)."""
+    """One default for every glue, SANSpec's init: keep the host's weights (here timm's init)."""
     plain, san = _same_seed_plain_and_san()
     assert torch.equal(san.layer4[0].conv1.meta.bias, plain.layer4[0].conv1.weight)
     assert all(torch.count_nonzero(m.meta.weight) == 0 for m in san.modules() if isinstance(m, MetaConv2d))

@@ -1,8 +1,5 @@
 """install_engine_fixes: one explicit call registers the engine components and installs the fixes."""
 import ast
-import importlib
-import sys
-import warnings
 from pathlib import Path
 
 import mmengine.hooks.checkpoint_hook as checkpoint_hook_module
@@ -40,14 +37,3 @@ def test_the_engine_fixes_import_nothing_of_the_san():
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ClassDef):
                 assert not any('register_module' in ast.unparse(d) for d in node.decorator_list), path.name
-
-
-def test_old_checkpoint_module_is_an_alias_with_a_deprecation_warning():
-    from san_plugin.mm.engine.atomic_save import atomic_save
-    from san_plugin.mm.engine.safe_load import safe_load
-    sys.modules.pop('san_plugin.mm.checkpoint', None)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter('always')
-        old = importlib.import_module('san_plugin.mm.checkpoint')
-    assert any(issubclass(w.category, DeprecationWarning) for w in caught)
-    assert old.safe_load is safe_load and old.atomic_save is atomic_save

@@ -1,5 +1,8 @@
-"""Small helpers for any model, shared by calibration, measurement and export: its device, example
-inputs, an eval-mode scope and the tensors of an output."""
+"""Running any model, plain or SAN, for inference: its device, an example input at a resolution,
+the eval-mode and no-grad scope (at a resolution for a SAN) and the tensors of its output.
+
+Shared by calibration, measurement and export.
+"""
 from __future__ import annotations
 
 from contextlib import contextmanager, nullcontext

@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from san_plugin.core import convert
-from san_plugin.core.loss_scale import gradient_norms, kernel_kind, kernel_parameter_kinds, top_hessian_eigenvalue
+from san_plugin.diagnostics.loss_scale import gradient_norms, kernel_kind, kernel_parameter_kinds, top_hessian_eigenvalue
 from tiny_models import depthwise_cnn
 
 

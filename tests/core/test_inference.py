@@ -1,9 +1,9 @@
-"""``san_plugin.core.model_io``: the one ``model_device``, shared by calibration, measurement and export."""
+"""``san_plugin.core.inference``: the one ``model_device``, shared by calibration, measurement and export."""
 import torch
 from torch import nn
 
 from san_plugin.core import calibrate
-from san_plugin.core.model_io import example_input, model_device
+from san_plugin.core.inference import example_input, model_device
 from san_plugin.evaluation import measure
 
 

@@ -19,9 +19,9 @@ from typing import Iterator
 import torch
 from torch import nn
 
-from .convert import get_controller
-from .meta_conv import MetaConv2d
-from .meta_learner import AffineKernelGenerator
+from san_plugin.core.convert import get_controller
+from san_plugin.core.meta_conv import MetaConv2d
+from san_plugin.core.meta_learner import AffineKernelGenerator
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import warnings
 
 import pytest
 
-from san_plugin.core.divergence import DivergenceMonitor, SANDivergenceWarning
+from san_plugin.diagnostics.divergence import DivergenceMonitor, SANDivergenceWarning
 
 
 def test_warns_once_naming_resolution_iteration_rate_and_form():

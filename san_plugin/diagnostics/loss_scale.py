@@ -11,8 +11,8 @@ from typing import Callable, Iterable, Mapping, Sequence
 import torch
 from torch import nn
 
-from .meta_conv import MetaConv2d
-from .meta_learner import AffineKernelGenerator
+from san_plugin.core.meta_conv import MetaConv2d
+from san_plugin.core.meta_learner import AffineKernelGenerator
 
 KERNEL_KINDS = ('dense', 'depthwise', '1x1')
 

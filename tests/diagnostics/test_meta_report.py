@@ -4,7 +4,7 @@ import timm
 import torch
 
 from san_plugin.core import convert
-from san_plugin.core.meta_report import as_dict, as_markdown, meta_learner_stats
+from san_plugin.diagnostics.meta_report import as_dict, as_markdown, meta_learner_stats
 
 RES = (64, 32)
 
