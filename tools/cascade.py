@@ -33,9 +33,9 @@ from pathlib import Path
 import torch
 from mmengine.config import DictAction
 
+from san_plugin.cascade import cross_fit, fit_cascade, model_fingerprint
 from san_plugin.core import find_controller
-from san_plugin.evaluation import (NoOperatingPointError, cross_fit, deployed_gflops, fit_cascade,
-                                   model_fingerprint)
+from san_plugin.evaluation import NoOperatingPointError, deployed_gflops
 from san_plugin.evaluation.topk import topk_correct
 from san_plugin.mm.cascade import cascade_probabilities
 from san_plugin.mm.cli.config import load_config

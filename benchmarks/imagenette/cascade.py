@@ -107,7 +107,7 @@ def crossfit_curve(probs, labels, gflops, targets: list[dict], splits: int, scor
                    grid: int) -> list[dict]:
     """Per target: cross-fitted top-1 and mean GFLOPs, mean and range over ``splits`` random halvings,
     and the images stopping at each size (mean over the halvings)."""
-    from san_plugin.evaluation import cross_fit
+    from san_plugin.cascade import cross_fit
     per_split = [cross_fit(probs, labels, gflops, targets, parts=2, seed=seed, score=score, combine=combine,
                            grid=grid) for seed in range(splits)]
     rows = []
@@ -136,8 +136,8 @@ def reference_bounds(probs, labels, gflops, correct, sizes, budget_size: int, re
                      grid: int) -> dict:
     """Optimistic references, not results: the cascade fitted and scored on the same (all) images,
     and the oracle that runs each image only at the smallest size where the SAN is right."""
-    from san_plugin.evaluation import cascade_frontier
-    from san_plugin.evaluation.cascade_fit import pick
+    from san_plugin.cascade import cascade_frontier
+    from san_plugin.cascade.fit import pick
     front = cascade_frontier(probs, labels, gflops, grid=grid)
     at_budget = pick(front, budget=gflops[budget_size])
     matching = pick(front, target_top1=accuracy(probs[reference_size], labels))
@@ -155,7 +155,7 @@ def time_rounds(baked: dict, views: dict, parts: list[tuple[torch.Tensor, tuple,
                 rounds: int, batch_size: int) -> dict:
     """Median wall clock of the batched cascade (each part's images with the rule fitted on the
     other part) and of the single-size model over the same images, alternating in every round."""
-    from san_plugin.evaluation import run_cascade
+    from san_plugin.cascade import run_cascade
 
     def classify(size, x):
         return baked[size](x, mode='tensor')
@@ -200,8 +200,9 @@ def time_rounds(baked: dict, views: dict, parts: list[tuple[torch.Tensor, tuple,
 
 def measure(args) -> dict:
     from san_plugin.core import bake, find_controller
-    from san_plugin.evaluation import Cascade, deployed_gflops
-    from san_plugin.evaluation.cascade_fit import split_parts
+    from san_plugin.cascade import Cascade
+    from san_plugin.cascade.cross_fitting import split_parts
+    from san_plugin.evaluation import deployed_gflops
     torch.set_num_threads(args.threads)
     start = time.time()
     cfg, model = load_san(args.config, args.checkpoint, args.data_root, args.num_workers, args.batch_size)

@@ -17,9 +17,9 @@ from mmengine.runner import Runner, load_checkpoint
 from mmpretrain.registry import MODELS, TRANSFORMS
 from PIL import Image
 
-from san_plugin.evaluation import Cascade, CascadeMismatchError, cross_fit, deployed_gflops, fit_cascade
-from san_plugin.evaluation.cascade_runtime import CascadeBundle, center_crop
-from san_plugin.evaluation.fingerprint import model_fingerprint
+from san_plugin.cascade import Cascade, CascadeBundle, CascadeMismatchError, cross_fit, fit_cascade, model_fingerprint
+from san_plugin.evaluation import deployed_gflops
+from san_plugin.evaluation.test_crop import center_crop
 from san_plugin.mm.cascade import cascade_probabilities, set_cascade_test
 from san_plugin.mm.cli.config import load_config
 from san_plugin.mm.eval_pipeline import set_model_resolution
