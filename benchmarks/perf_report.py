@@ -53,9 +53,9 @@ def training_section(results: list[dict]) -> list[str]:
            'Steps of the models alternate (A, B, C, A, B, C...), '
            'medians over the timed rounds after warm-up. Step GFLOPs counted with `FlopCounterMode` '
            '(forward + backward, all resolutions).', '']
-    out += markdown_table(['model', 'batch', 'SAN step', 'shared-conv step', 'ratio', 'ratio of minima', 'wall-clock ratio',
-                  'target', 'result', 'SAN step, kernels kept', 'kept ratio', 'kept result',
-                  'step GFLOPs SAN / shared'], rows)
+    out += markdown_table(['model', 'batch', 'SAN step', 'shared-conv step', 'ratio', 'ratio of minima',
+                           'wall-clock ratio', 'target', 'result', 'SAN step, kernels kept', 'kept ratio',
+                           'kept result', 'step GFLOPs SAN / shared'], rows)
     out += ['', 'Samples (s): ' + '; '.join(
         f"{r['model']} batch {r['batch']}: SAN {r['san']['samples_s']}, shared {r['shared']['samples_s']}"
         + (f", kept {r['san_kept']['samples_s']}" if 'san_kept' in r else '') for r in results), '']
@@ -73,8 +73,8 @@ def memory_section(results: list[dict], method: str) -> list[str]:
                      f"{r['kept_ratio']:.2f}" if 'kept_ratio' in r else '-'])
     out = [SECTIONS[1], '', method, '']
     out += markdown_table(['model', 'batch', 'SAN step (per-res. backward)', 'plain step, largest res. alone', 'ratio',
-                  'target', 'result', 'SAN, one backward of summed loss', 'summed ratio',
-                  'SAN, kernels kept', 'kept ratio'], rows)
+                           'target', 'result', 'SAN, one backward of summed loss', 'summed ratio',
+                           'SAN, kernels kept', 'kept ratio'], rows)
     out += ['', 'Resident sizes before the step (model + optimizer state + runtime), peak during it:', '']
     detail = [[r['model'], name, mib(v['baseline_kib']), mib(v['peak_kib']), mib(v['step_kib']),
                f"{v['params'] / 1e6:.2f} M"] for r in results for name, v in r['variants'].items()]
@@ -103,7 +103,7 @@ def data_section(result: dict) -> list[str]:
              f"{prep[n]['seconds_per_image'] * 1e3:.3f}", f"{comb[n]:.0f}", f"{comb[n] / comb['standard']:.2f}"]
             for n in loaders]
     out += markdown_table(['pipeline', 'loader images/s', 'ratio to standard', 'preprocessor ms/image',
-                  'loader + preprocessor images/s', 'ratio to standard'], rows)
+                           'loader + preprocessor images/s', 'ratio to standard'], rows)
     ratio = loaders['multi']['images_per_s'] / std
     cascade = loaders['multi_from_largest']['images_per_s'] / std if 'multi_from_largest' in loaders else float('nan')
     dev = comb['largest_only'] / comb['standard']
@@ -133,8 +133,8 @@ def latency_section(results: list[dict]) -> list[str]:
                          f"{b['san_wall_ratio']:.3f}",
                          verdict(b['san_ratio'], lambda v: v <= 1.05)])
     out += markdown_table(['model', 'res.', 'batch', 'original', 'baked', 'baked / original (0.97..1.03)', 'of minima',
-                  'wall-clock', 'result', 'SAN eval', 'SAN / original (<= 1.05)', 'of minima', 'wall-clock',
-                  'result'], rows)
+                           'wall-clock', 'result', 'SAN eval', 'SAN / original (<= 1.05)', 'of minima', 'wall-clock',
+                           'result'], rows)
     return out + ['']
 
 
@@ -155,7 +155,7 @@ def scaling_section(result: dict, plot_name: str) -> list[str]:
         rows.append([k, gflops(f), ms(t), ms(base_t * f / base_f), f"{t / (base_t * f / base_f):.2f}",
                      mib(mem['step_kib']) if mem else '-', f"{mem['step_kib'] / base_m:.2f}" if mem else '-'])
     out += markdown_table(['k', 'sum fwd GFLOPs (batch 1)', 'step time', 'FLOPs-proportional', 'measured / expected',
-                  'peak above before', 'memory / k=1'], rows)
+                           'peak above before', 'memory / k=1'], rows)
     return out + ['', f'![scaling]({plot_name})', '']
 
 
@@ -167,7 +167,7 @@ def amp_section(results: list[dict], cpu_flags: str) -> list[str]:
              f"{r['bf16']['min_s'] / r['fp32']['min_s']:.3f}", f"{r['wall_ratio']:.3f}", '<= 0.65',
              verdict(r['ratio'], lambda v: v <= 0.65)] for r in results]
     out += markdown_table(['model', 'batch', 'fp32 step', 'bf16 autocast step', 'ratio', 'ratio of minima',
-                  'wall-clock ratio', 'target', 'result'], rows)
+                           'wall-clock ratio', 'target', 'result'], rows)
     out += ['', 'Samples (s): ' + '; '.join(f"{r['model']}: fp32 {r['fp32']['samples_s']}, bf16 "
                                             f"{r['bf16']['samples_s']}" for r in results)]
     out += ['', 'Demo accuracy with bf16 vs fp32 (within 0.5 point): not run in this benchmark (it needs two '
@@ -188,8 +188,9 @@ def flops_section(results: list[dict], steps: dict[str, dict]) -> list[str]:
     if steps:
         out += ['']
         out += markdown_table(['model', 'batch', 'SAN step GFLOPs', 'SAN step time', 'GFLOP/s'],
-                     [[m, s['batch'], gflops(s['step_flops']['meta']), ms(s['san']['median_s']),
-                       f"{s['step_flops']['meta'] / s['san']['median_s'] / 1e9:.1f}"] for m, s in steps.items()])
+                              [[m, s['batch'], gflops(s['step_flops']['meta']), ms(s['san']['median_s']),
+                                f"{s['step_flops']['meta'] / s['san']['median_s'] / 1e9:.1f}"]
+                               for m, s in steps.items()])
     return out + ['']
 
 
@@ -230,8 +231,8 @@ def compile_section(results: list[dict]) -> list[str]:
     rows = [[r['model'], r['batch'], r['backend'], f"{r['compile_s']:.1f} s", ms(r['eager']['median_s']),
              ms(r['compiled']['median_s']), f"{r['ratio']:.3f}", f"{r['wall_ratio']:.3f}", r['graphs'],
              r['graph_breaks']] for r in results]
-    out += markdown_table(['model', 'batch', 'backend', 'first step (compiling)', 'eager step', 'compiled step', 'ratio',
-                  'wall-clock ratio', 'graphs', 'graph breaks'], rows)
+    out += markdown_table(['model', 'batch', 'backend', 'first step (compiling)', 'eager step', 'compiled step',
+                           'ratio', 'wall-clock ratio', 'graphs', 'graph breaks'], rows)
     return out + ['']
 
 

@@ -388,7 +388,8 @@ def _best_against_best(summary: dict) -> list[str]:
                      *(f"{fmt(best[n]['diagonal'][s])} ({fmt(best[n]['gain'].get(s), sign=True)})" for n in recipes)])
     rows.append(['mean gain', '', *(fmt(best[n]['mean_gain'], sign=True) for n in recipes)])
     lines = ['', '## Best against best: every model at its own best rate of the sweep' if every else
-             '## Every model at its best rate tried (best against best only where the line below the table says so)', '',
+             '## Every model at its best rate tried (best against best only where the line below the table '
+             'says so)', '',
              'A baseline\'s rate is chosen by its top-1 at its training size, a SAN recipe\'s by its mean over the '
              'five training sizes (both on the validation set).', '',
              'Rates tried are listed after "of": a model tried at one rate only has no choice made for it.', '',
@@ -408,9 +409,10 @@ def _best_against_best(summary: dict) -> list[str]:
         c, sc = best[chosen], best['san_sharedconv']
         ahead = {s: c['diagonal'][s] - sc['diagonal'][s] for s in TRAIN}
         lines += ['', f"Targets for issue 18's recipe `{chosen}` " + _targets_met(c)
-                  + f"{'met' if (c['mean_gain'] or -9) >= 1.0 else 'NOT met'} ({fmt(c['mean_gain'], sign=True)}); above shared "
-                  f"convs + private BN by more than the noise (2 x {STANDARD_ERROR} = {2 * STANDARD_ERROR:.1f} per size) on "
-                  f"the trained sizes: {'met' if all(v > 2 * STANDARD_ERROR for v in ahead.values()) else 'NOT met'} ("
+                  + f"{'met' if (c['mean_gain'] or -9) >= 1.0 else 'NOT met'} ({fmt(c['mean_gain'], sign=True)}); "
+                  f"above shared convs + private BN by more than the noise (2 x {STANDARD_ERROR} = "
+                  f"{2 * STANDARD_ERROR:.1f} per size) on the trained sizes: "
+                  f"{'met' if all(v > 2 * STANDARD_ERROR for v in ahead.values()) else 'NOT met'} ("
                   + ', '.join(f'{s}: {fmt(v, sign=True)}' for s, v in ahead.items())
                   + f"; mean {fmt(mean(ahead.values()), sign=True)})."]
     return lines
@@ -422,7 +424,7 @@ def _seeds(seeds: dict) -> list[str]:
         text = [f"lr {c['lr']:g}, " + ' / '.join(f'{v:.2f}' for v in c['values'].values())
                 + f" (seeds {'/'.join(map(str, c['values']))}): {c['mean']:.2f} ± {c['sd']:.2f}"
                 for c in g['cells'].values()]
-        rows.append([s, text[0], text[1], f"{g['gain']:+.2f}", f"{g['spread']:.2f}", '**yes**' if g['stands'] else 'no'])
+        rows.append([s, *text, f"{g['gain']:+.2f}", f"{g['spread']:.2f}", '**yes**' if g['stands'] else 'no'])
     return ['', '## Seeds at the best rates', '',
             'The SAN (its best rate) against the baseline trained at S (its best rate), top-1 (%) at S per seed, mean '
             '± sample standard deviation. A gain stands where it exceeds twice the spread of the difference '

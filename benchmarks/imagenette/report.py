@@ -302,10 +302,11 @@ def _signed(value) -> str:
 
 
 def _diagonal(san: dict, base: dict) -> list[str]:
-    rows = [[r, fmt(base.get(r, {}).get(r)), fmt(san['diagonal'].get(str(r))), _signed(san['diagonal_gain'].get(str(r)))]
-            for r in TRAIN_RESOLUTIONS]
+    rows = [[r, fmt(base.get(r, {}).get(r)), fmt(san['diagonal'].get(str(r))),
+             _signed(san['diagonal_gain'].get(str(r)))] for r in TRAIN_RESOLUTIONS]
+    rows.append(['mean', '', '', _signed(san['mean_diagonal_gain'])])
     return ['', '## Diagonal: SAN proxy cell at S vs the baseline trained and tested at S', '',
-            *markdown_table(['S', 'baseline', 'SAN', 'gain'], [*rows, ['mean', '', '', _signed(san['mean_diagonal_gain'])]])]
+            *markdown_table(['S', 'baseline', 'SAN', 'gain'], rows)]
 
 
 def _proxy_rows(summary: dict, base: dict, tests) -> list[str]:
@@ -313,7 +314,8 @@ def _proxy_rows(summary: dict, base: dict, tests) -> list[str]:
     if base:
         best = {t: max((row[t] for row in base.values() if row.get(t) is not None), default=None) for t in tests}
         vals = [v for v in best.values() if v is not None]
-        rows.append(['best baseline at T', *(fmt(best[t]) for t in tests), fmt(sum(vals) / len(vals)) if vals else '-', ''])
+        rows.append(['best baseline at T', *(fmt(best[t]) for t in tests),
+                     fmt(sum(vals) / len(vals)) if vals else '-', ''])
     for name, label in SAN_MODELS.items():
         if name in summary:
             s = summary[name]

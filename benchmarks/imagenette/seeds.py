@@ -89,7 +89,7 @@ def seed_section(stats: dict) -> list[str]:
     if stats.get('runs'):
         lines += ['', 'The runs (training wall time; runs shared the machine, so times compare loosely):', '',
                   *markdown_table(['model', 'seed', 'epochs', 'width', 'lr', 'train wall'],
-                                  [[r['model'], r['seed'], r['epochs'], r['width'], r['lr'], fmt_minutes(r['train_wall_s'])]
-                                   for r in stats['runs']])]
+                                  [[*(r[k] for k in ('model', 'seed', 'epochs', 'width', 'lr')),
+                                    fmt_minutes(r['train_wall_s'])] for r in stats['runs']])]
         lines += ['', '```', *(r['command'] for r in stats['runs'] if r['command']), '```']
     return lines
