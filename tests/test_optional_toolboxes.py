@@ -13,7 +13,7 @@ def test_a_timm_user_needs_no_openmmlab():
 
         import san_plugin
         from san_plugin import bake, convert
-        import san_plugin.deploy, san_plugin.evaluation  # toolbox-free as well
+        import san_plugin.cascade, san_plugin.deploy, san_plugin.evaluation  # toolbox-free as well
 
         net = timm.create_model('san_resnet18', resolutions=[64, 32], num_classes=10).eval()
         with torch.no_grad():
