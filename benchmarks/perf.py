@@ -27,6 +27,7 @@ import torch
 
 from benchmarks import perf_report as report
 from benchmarks import perf_sections as sections
+from benchmarks.markdown import markdown_table
 from benchmarks.perf_common import libraries_out_of_the_collectors_way
 from benchmarks.perf_data import data_pipeline
 from benchmarks.perf_views import views_figure
@@ -229,7 +230,7 @@ def summary(results: dict) -> list[str]:
             rows.append([f"9 ImageNet-size loader, {report.VIEW_MODES[name].split(':')[0]} / RandomResizedCrop",
                          '-', f"{row['loader']['ratio']:.2f}", f'>= {report.VIEWS_TARGET}' if target else '(no target)',
                          report.verdict(row['loader']['ratio'], lambda v: v >= report.VIEWS_TARGET) if target else '-'])
-    return report.table(['figure', 'model', 'ratio', 'target', 'result'], rows)
+    return markdown_table(['figure', 'model', 'ratio', 'target', 'result'], rows)
 
 
 def render(results: dict, machine: dict, command: str, notes: list[str], plot_name: str) -> str:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+from benchmarks.markdown import markdown_table
+
 SECTIONS = (
     '## 1. Training step time',
     '## 2. Peak training memory',
@@ -32,12 +34,6 @@ def verdict(value: float, ok: Callable[[float], bool]) -> str:
     return 'met' if ok(value) else '**missed**'
 
 
-def table(header: list[str], rows: list[list]) -> list[str]:
-    lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
-    lines += ['| ' + ' | '.join(str(c) for c in row) + ' |' for row in rows]
-    return lines
-
-
 def training_section(results: list[dict]) -> list[str]:
     def kept(r: dict, key: str, fmt) -> str:  # results written before the kernels-kept variant existed
         return fmt(r[key]) if key in r else '-'
@@ -57,9 +53,9 @@ def training_section(results: list[dict]) -> list[str]:
            'Steps of the models alternate (A, B, C, A, B, C...), '
            'medians over the timed rounds after warm-up. Step GFLOPs counted with `FlopCounterMode` '
            '(forward + backward, all resolutions).', '']
-    out += table(['model', 'batch', 'SAN step', 'shared-conv step', 'ratio', 'ratio of minima', 'wall-clock ratio',
-                  'target', 'result', 'SAN step, kernels kept', 'kept ratio', 'kept result',
-                  'step GFLOPs SAN / shared'], rows)
+    out += markdown_table(['model', 'batch', 'SAN step', 'shared-conv step', 'ratio', 'ratio of minima',
+                           'wall-clock ratio', 'target', 'result', 'SAN step, kernels kept', 'kept ratio',
+                           'kept result', 'step GFLOPs SAN / shared'], rows)
     out += ['', 'Samples (s): ' + '; '.join(
         f"{r['model']} batch {r['batch']}: SAN {r['san']['samples_s']}, shared {r['shared']['samples_s']}"
         + (f", kept {r['san_kept']['samples_s']}" if 'san_kept' in r else '') for r in results), '']
@@ -76,13 +72,13 @@ def memory_section(results: list[dict], method: str) -> list[str]:
                      mib(v['san_kept']['step_kib']) if 'san_kept' in v else '-',
                      f"{r['kept_ratio']:.2f}" if 'kept_ratio' in r else '-'])
     out = [SECTIONS[1], '', method, '']
-    out += table(['model', 'batch', 'SAN step (per-res. backward)', 'plain step, largest res. alone', 'ratio',
-                  'target', 'result', 'SAN, one backward of summed loss', 'summed ratio',
-                  'SAN, kernels kept', 'kept ratio'], rows)
+    out += markdown_table(['model', 'batch', 'SAN step (per-res. backward)', 'plain step, largest res. alone', 'ratio',
+                           'target', 'result', 'SAN, one backward of summed loss', 'summed ratio',
+                           'SAN, kernels kept', 'kept ratio'], rows)
     out += ['', 'Resident sizes before the step (model + optimizer state + runtime), peak during it:', '']
     detail = [[r['model'], name, mib(v['baseline_kib']), mib(v['peak_kib']), mib(v['step_kib']),
                f"{v['params'] / 1e6:.2f} M"] for r in results for name, v in r['variants'].items()]
-    out += table(['model', 'variant', 'RSS before', 'peak RSS', 'peak above before', 'parameters'], detail)
+    out += markdown_table(['model', 'variant', 'RSS before', 'peak RSS', 'peak above before', 'parameters'], detail)
     return out + ['']
 
 
@@ -106,8 +102,8 @@ def data_section(result: dict) -> list[str]:
     rows = [[names.get(n, n), f"{loaders[n]['images_per_s']:.0f}", f"{loaders[n]['images_per_s'] / std:.2f}",
              f"{prep[n]['seconds_per_image'] * 1e3:.3f}", f"{comb[n]:.0f}", f"{comb[n] / comb['standard']:.2f}"]
             for n in loaders]
-    out += table(['pipeline', 'loader images/s', 'ratio to standard', 'preprocessor ms/image',
-                  'loader + preprocessor images/s', 'ratio to standard'], rows)
+    out += markdown_table(['pipeline', 'loader images/s', 'ratio to standard', 'preprocessor ms/image',
+                           'loader + preprocessor images/s', 'ratio to standard'], rows)
     ratio = loaders['multi']['images_per_s'] / std
     cascade = loaders['multi_from_largest']['images_per_s'] / std if 'multi_from_largest' in loaders else float('nan')
     dev = comb['largest_only'] / comb['standard']
@@ -136,9 +132,9 @@ def latency_section(results: list[dict]) -> list[str]:
                          f"{b['san_ratio']:.3f}", f"{b['san']['min_s'] / b['original']['min_s']:.3f}",
                          f"{b['san_wall_ratio']:.3f}",
                          verdict(b['san_ratio'], lambda v: v <= 1.05)])
-    out += table(['model', 'res.', 'batch', 'original', 'baked', 'baked / original (0.97..1.03)', 'of minima',
-                  'wall-clock', 'result', 'SAN eval', 'SAN / original (<= 1.05)', 'of minima', 'wall-clock',
-                  'result'], rows)
+    out += markdown_table(['model', 'res.', 'batch', 'original', 'baked', 'baked / original (0.97..1.03)', 'of minima',
+                           'wall-clock', 'result', 'SAN eval', 'SAN / original (<= 1.05)', 'of minima', 'wall-clock',
+                           'result'], rows)
     return out + ['']
 
 
@@ -158,8 +154,8 @@ def scaling_section(result: dict, plot_name: str) -> list[str]:
         mem = result['memory'].get(k) if result.get('memory') else None
         rows.append([k, gflops(f), ms(t), ms(base_t * f / base_f), f"{t / (base_t * f / base_f):.2f}",
                      mib(mem['step_kib']) if mem else '-', f"{mem['step_kib'] / base_m:.2f}" if mem else '-'])
-    out += table(['k', 'sum fwd GFLOPs (batch 1)', 'step time', 'FLOPs-proportional', 'measured / expected',
-                  'peak above before', 'memory / k=1'], rows)
+    out += markdown_table(['k', 'sum fwd GFLOPs (batch 1)', 'step time', 'FLOPs-proportional', 'measured / expected',
+                           'peak above before', 'memory / k=1'], rows)
     return out + ['', f'![scaling]({plot_name})', '']
 
 
@@ -170,8 +166,8 @@ def amp_section(results: list[dict], cpu_flags: str) -> list[str]:
     rows = [[r['model'], r['batch'], ms(r['fp32']['median_s']), ms(r['bf16']['median_s']), f"{r['ratio']:.3f}",
              f"{r['bf16']['min_s'] / r['fp32']['min_s']:.3f}", f"{r['wall_ratio']:.3f}", '<= 0.65',
              verdict(r['ratio'], lambda v: v <= 0.65)] for r in results]
-    out += table(['model', 'batch', 'fp32 step', 'bf16 autocast step', 'ratio', 'ratio of minima',
-                  'wall-clock ratio', 'target', 'result'], rows)
+    out += markdown_table(['model', 'batch', 'fp32 step', 'bf16 autocast step', 'ratio', 'ratio of minima',
+                           'wall-clock ratio', 'target', 'result'], rows)
     out += ['', 'Samples (s): ' + '; '.join(f"{r['model']}: fp32 {r['fp32']['samples_s']}, bf16 "
                                             f"{r['bf16']['samples_s']}" for r in results)]
     out += ['', 'Demo accuracy with bf16 vs fp32 (within 0.5 point): not run in this benchmark (it needs two '
@@ -188,12 +184,13 @@ def flops_section(results: list[dict], steps: dict[str, dict]) -> list[str]:
     for r in results:
         for s, row in r['rows'].items():
             rows.append([r['model'], s, gflops(row['original']), gflops(row['san']), gflops(row['baked'])])
-    out += table(['model', 'res.', 'original', 'converted (SAN)', 'baked'], rows)
+    out += markdown_table(['model', 'res.', 'original', 'converted (SAN)', 'baked'], rows)
     if steps:
         out += ['']
-        out += table(['model', 'batch', 'SAN step GFLOPs', 'SAN step time', 'GFLOP/s'],
-                     [[m, s['batch'], gflops(s['step_flops']['meta']), ms(s['san']['median_s']),
-                       f"{s['step_flops']['meta'] / s['san']['median_s'] / 1e9:.1f}"] for m, s in steps.items()])
+        out += markdown_table(['model', 'batch', 'SAN step GFLOPs', 'SAN step time', 'GFLOP/s'],
+                              [[m, s['batch'], gflops(s['step_flops']['meta']), ms(s['san']['median_s']),
+                                f"{s['step_flops']['meta'] / s['san']['median_s'] / 1e9:.1f}"]
+                               for m, s in steps.items()])
     return out + ['']
 
 
@@ -234,8 +231,8 @@ def compile_section(results: list[dict]) -> list[str]:
     rows = [[r['model'], r['batch'], r['backend'], f"{r['compile_s']:.1f} s", ms(r['eager']['median_s']),
              ms(r['compiled']['median_s']), f"{r['ratio']:.3f}", f"{r['wall_ratio']:.3f}", r['graphs'],
              r['graph_breaks']] for r in results]
-    out += table(['model', 'batch', 'backend', 'first step (compiling)', 'eager step', 'compiled step', 'ratio',
-                  'wall-clock ratio', 'graphs', 'graph breaks'], rows)
+    out += markdown_table(['model', 'batch', 'backend', 'first step (compiling)', 'eager step', 'compiled step',
+                           'ratio', 'wall-clock ratio', 'graphs', 'graph breaks'], rows)
     return out + ['']
 
 
@@ -297,7 +294,7 @@ def views_section(result: dict | None) -> list[str]:
             "idle machine a loader's throughput at fixed workers goes as 1 / its CPU time per image; CPU time is "
             "far less disturbed by the other processes than throughput). H2D bytes/sample = the image bytes "
             "the preprocessor hands to `cast_data` (what crosses to a GPU), measured on one batch.", '']
-    out += table(MODE_HEADER, _mode_rows(net))
+    out += markdown_table(MODE_HEADER, _mode_rows(net))
     dev = net['modes']['device']['loader']['ratio']
     out += ['', f"On-device views, loader / single-view loader: **{dev:.2f}** (target >= {VIEWS_TARGET}: "
                 f"{verdict(dev, lambda v: v >= VIEWS_TARGET)}).", '']
@@ -325,7 +322,7 @@ def views_section(result: dict | None) -> list[str]:
              'crop_bicubic': 'PIL bicubic from crop'}
     header = ['res.'] + [f'{names[a]} vs {names[b]}' for a, b in keys]
     rows = [[s] + [f"{row[f'{a}_vs_{b}']:.2f}" for a, b in keys] for s, row in pix['mad'].items()]
-    out += table(header, rows) + ['']
+    out += markdown_table(header, rows) + ['']
     out += ['CPU scale (the settings of `configs/imagenette` and `configs/demo`, same workers, the preprocessor on '
             'the CPU as in a CPU training):', '']
     for r in result['cpu_scale']:
@@ -334,7 +331,7 @@ def views_section(result: dict | None) -> list[str]:
             continue
         out += [f"{r['name']}: `{r['data_root']}` ({r['jpeg_kib']:.0f} KiB per JPEG), {r['images']} images, "
                 f"resolutions {r['resolutions']}, crop area {tuple(r['crop_ratio_range'])}, batch {r['batch']}:", '']
-        out += table(MODE_HEADER, _mode_rows(r)) + ['']
+        out += markdown_table(MODE_HEADER, _mode_rows(r)) + ['']
     samples = [f"{name}: loader {row['loader']['samples_images_per_s']}, + preprocessor "
                f"{row['end_to_end']['samples_images_per_s']}" for name, row in net['modes'].items()]
     return out + ['Samples, ImageNet size (images/s): ' + '; '.join(samples), '']

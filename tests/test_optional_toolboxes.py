@@ -13,7 +13,7 @@ def test_a_timm_user_needs_no_openmmlab():
 
         import san_plugin
         from san_plugin import bake, convert
-        import san_plugin.deploy, san_plugin.evaluation  # toolbox-free as well
+        import san_plugin.cascade, san_plugin.deploy, san_plugin.evaluation  # toolbox-free as well
         import san_plugin.diagnostics.divergence, san_plugin.diagnostics.loss_scale, san_plugin.diagnostics.meta_report
 
         net = timm.create_model('san_resnet18', resolutions=[64, 32], num_classes=10).eval()

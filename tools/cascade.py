@@ -33,9 +33,9 @@ from pathlib import Path
 import torch
 from mmengine.config import DictAction
 
+from san_plugin.cascade import cross_fit, fit_cascade, model_fingerprint
 from san_plugin.core import find_controller
-from san_plugin.evaluation import (NoOperatingPointError, cross_fit, deployed_gflops, fit_cascade,
-                                   model_fingerprint)
+from san_plugin.evaluation import NoOperatingPointError, deployed_gflops
 from san_plugin.evaluation.topk import topk_correct
 from san_plugin.mm.cascade import cascade_probabilities
 from san_plugin.mm.cli.config import load_config
@@ -149,15 +149,53 @@ def main(argv=None) -> None:
     print(f'thresholds written: {out}')
 
 
+def rule_text(sizes, thresholds, score: str) -> str:
+    rule = ', '.join(f'{s} px >= {t:.4f}' for s, t in zip(sizes, thresholds))
+    return f'{score} thresholds {rule or "none (one size)"}'
+
+
 def report(cascade, evaluation: dict) -> str:
+    """The results table; the rules behind its cascade row; which thresholds were saved and how
+    they scored out of sample; and a note where the row ran other sizes than the saved thresholds
+    or an out-of-sample cost is over the budget."""
+    budget = cascade.fit.get('budget_gflops')
+    crossed = 'parts' in evaluation
     lines = ['| model | top-1 (%) | mean GFLOPs | images stopping at each size |', '|---|---|---|---|']
     for size, row in evaluation['single_size'].items():
         lines.append(f'| SAN at {size} px | {row["top1"]:.2f} | {row["gflops"]:.4f} | |')
     counts = ', '.join(f'{s} px: {c}' for s, c in evaluation['counts'].items())
-    lines.append(f'| cascade | {evaluation["top1"]:.2f} | {evaluation["mean_gflops"]:.4f} | {counts} |')
-    rule = ', '.join(f'{s} px >= {t:.4f}' for s, t in zip(cascade.sizes, cascade.thresholds))
-    lines.append(f'\ncascade ({evaluation["method"]}; {evaluation["images"]} images): sizes {list(cascade.sizes)}, '
-                 f'{cascade.score} thresholds {rule or "none (one size)"}, combine={cascade.combine}')
+    label = 'cascade, cross-fitted' if crossed else 'cascade, saved thresholds'
+    lines.append(f'| {label} | {evaluation["top1"]:.2f} | {evaluation["mean_gflops"]:.4f} | {counts} |')
+    saved = (f'sizes {list(cascade.sizes)}, {rule_text(cascade.sizes, cascade.thresholds, cascade.score)}, '
+             f'combine={cascade.combine}')
+    in_sample = f'top-1 {cascade.fit["fit_top1"]:.2f} at {cascade.fit["fit_mean_gflops"]:.4f} GFLOPs'
+    notes = []
+    if crossed:
+        lines.append(f'\nThe cascade row ({evaluation["method"]}; {evaluation["images"]} images) scores each half '
+                     f'with the thresholds fitted on the other half:')
+        for index, part in enumerate(evaluation['parts'], 1):
+            lines.append(f'- half {index} ({part["images"]} images): sizes {part["sizes"]}, '
+                         f'{rule_text(part["sizes"], part["thresholds"], cascade.score)}; out of sample top-1 '
+                         f'{part["top1"]:.2f}, mean GFLOPs {part["mean_gflops"]:.4f}')
+            if budget is not None and part['mean_gflops'] > budget * (1 + 1e-9):
+                notes.append(f'out of sample, half {index} costs {part["mean_gflops"]:.4f} GFLOPs per image, over the '
+                             f'budget {budget:.4f} (on the half its thresholds were fitted on: '
+                             f'{part["fit_mean_gflops"]:.4f})')
+        lines.append(f'Saved thresholds: {saved}. They are fitted on every test image, so nothing here scores them '
+                     f'out of sample (in sample: {in_sample}); the cascade row is the out-of-sample estimate for '
+                     f'thresholds fitted this way.')
+        row_sizes = sorted({int(s) for part in evaluation['parts'] for s in part['sizes']})
+        if row_sizes != list(cascade.sizes):
+            notes.append(f'the saved thresholds run sizes {list(cascade.sizes)}; the cascade row\'s thresholds, fitted '
+                         f'on each half, ran sizes {row_sizes}')
+    else:
+        lines.append(f'\nSaved thresholds: {saved}; fitted on {cascade.fit["data"]} ({cascade.fit["images"]} images, '
+                     f'{in_sample} there); the cascade row scores them out of sample ({evaluation["method"]}; '
+                     f'{evaluation["images"]} images).')
+        if budget is not None and evaluation['mean_gflops'] > budget * (1 + 1e-9):
+            notes.append(f'out of sample, the saved thresholds cost {evaluation["mean_gflops"]:.4f} GFLOPs per image, '
+                         f'over the budget {budget:.4f} (on their fit data: {cascade.fit["fit_mean_gflops"]:.4f})')
+    lines += [f'Note: {note}.' for note in notes]
     return '\n'.join(lines)
 
 

@@ -18,8 +18,8 @@ import os
 from mmengine.config import DictAction
 
 from san_plugin.core import set_mode
-from san_plugin.deploy import FORMATS, export_baked, export_bundle, export_cascade
-from san_plugin.evaluation.cascade import Cascade
+from san_plugin.cascade import Cascade, export_cascade
+from san_plugin.deploy import FORMATS, export_baked, export_bundle
 from san_plugin.mm.cli.config import load_config
 from san_plugin.mm.model_from_config import build_model
 

@@ -18,7 +18,7 @@ import argparse
 import os
 
 
-from san_plugin.evaluation.cascade import Cascade, CascadeMismatchError
+from san_plugin.cascade import Cascade, CascadeMismatchError
 from san_plugin.mm.cascade import set_cascade_test
 from san_plugin.mm.cli.config import load_config
 from san_plugin.mm.cli.launch import add_launch_args, parse_launch_args, setup_distributed

@@ -34,6 +34,7 @@ from typing import Sequence
 import torch
 
 from benchmarks.imagenette.resolution_predictor import crossfit_predictor, predictor_inputs
+from benchmarks.markdown import markdown_table
 
 REPO = Path(__file__).resolve().parents[2]
 SWEEP = REPO / 'benchmarks' / 'results' / 'imagenette_lr_sweep.json'
@@ -107,7 +108,7 @@ def crossfit_curve(probs, labels, gflops, targets: list[dict], splits: int, scor
                    grid: int) -> list[dict]:
     """Per target: cross-fitted top-1 and mean GFLOPs, mean and range over ``splits`` random halvings,
     and the images stopping at each size (mean over the halvings)."""
-    from san_plugin.evaluation import cross_fit
+    from san_plugin.cascade import cross_fit
     per_split = [cross_fit(probs, labels, gflops, targets, parts=2, seed=seed, score=score, combine=combine,
                            grid=grid) for seed in range(splits)]
     rows = []
@@ -136,8 +137,8 @@ def reference_bounds(probs, labels, gflops, correct, sizes, budget_size: int, re
                      grid: int) -> dict:
     """Optimistic references, not results: the cascade fitted and scored on the same (all) images,
     and the oracle that runs each image only at the smallest size where the SAN is right."""
-    from san_plugin.evaluation import cascade_frontier
-    from san_plugin.evaluation.cascade_fit import pick
+    from san_plugin.cascade import cascade_frontier
+    from san_plugin.cascade.fit import pick
     front = cascade_frontier(probs, labels, gflops, grid=grid)
     at_budget = pick(front, budget=gflops[budget_size])
     matching = pick(front, target_top1=accuracy(probs[reference_size], labels))
@@ -155,7 +156,7 @@ def time_rounds(baked: dict, views: dict, parts: list[tuple[torch.Tensor, tuple,
                 rounds: int, batch_size: int) -> dict:
     """Median wall clock of the batched cascade (each part's images with the rule fitted on the
     other part) and of the single-size model over the same images, alternating in every round."""
-    from san_plugin.evaluation import run_cascade
+    from san_plugin.cascade import run_cascade
 
     def classify(size, x):
         return baked[size](x, mode='tensor')
@@ -200,8 +201,9 @@ def time_rounds(baked: dict, views: dict, parts: list[tuple[torch.Tensor, tuple,
 
 def measure(args) -> dict:
     from san_plugin.core import bake, find_controller
-    from san_plugin.evaluation import Cascade, deployed_gflops
-    from san_plugin.evaluation.cascade_fit import split_parts
+    from san_plugin.cascade import Cascade
+    from san_plugin.cascade.cross_fitting import split_parts
+    from san_plugin.evaluation import deployed_gflops
     torch.set_num_threads(args.threads)
     start = time.time()
     cfg, model = load_san(args.config, args.checkpoint, args.data_root, args.num_workers, args.batch_size)
@@ -271,38 +273,42 @@ def _pct(value) -> str:
 
 
 def curve_table(rows: list[dict], sizes: Sequence[int]) -> list[str]:
-    lines = ['| target | top-1 (%), mean [min, max] | mean GFLOPs [min, max] | ' +
-             ' | '.join(f'stop at {s}' for s in sizes) + ' |', '|---' * (3 + len(sizes)) + '|']
+    header = ['target', 'top-1 (%), mean [min, max]', 'mean GFLOPs [min, max]', *(f'stop at {s}' for s in sizes)]
+    cells = []
     for row in rows:
         target = row['target']
         name = (f"budget {target['budget']:.4f}" if 'budget' in target else f"as accurate as {target['match_size']} px")
         if 'top1' not in row:
-            lines.append(f"| {name} | not reached on a fit half ({row['errors'][0]}) |" + ' |' * (1 + len(sizes)))
+            cells.append([name, f"not reached on a fit half ({row['errors'][0]})", *([''] * (1 + len(sizes)))])
             continue
-        counts = ' | '.join(f"{row['counts'][s]:.0f}" for s in sizes)
-        lines.append(f"| {name} | {row['top1']:.2f} [{row['top1_min']:.2f}, {row['top1_max']:.2f}] | "
-                     f"{row['mean_gflops']:.4f} [{row['gflops_min']:.4f}, {row['gflops_max']:.4f}] | {counts} |")
-    return lines
+        cells.append([name, f"{row['top1']:.2f} [{row['top1_min']:.2f}, {row['top1_max']:.2f}]",
+                      f"{row['mean_gflops']:.4f} [{row['gflops_min']:.4f}, {row['gflops_max']:.4f}]",
+                      *(f"{row['counts'][s]:.0f}" for s in sizes)])
+    return markdown_table(header, cells)
 
 
-def markdown(r: dict, png: Path | None) -> str:
-    sizes = r['sizes']
+def _protocol(r: dict) -> list[str]:
+    top = r['targets']['reference_size']
+    return [f'# Issue 27 on Imagenette: per-image resolution (a confidence cascade) over one SAN', '',
+            f"SAN: `{r['config']}`, checkpoint `{r['checkpoint']}` (training resolutions {r['resolutions']}); "
+            f"{r['images']} validation images, each decoded once and cropped at every size as the single-size "
+            f"evaluation does (short side to S / 0.875, pillow bicubic, centre crop). GFLOPs: one image through the "
+            f"deployed model (the SAN baked for that size), a multiply-add = 2 FLOPs; a cascade charges each image "
+            f"every size it passed through.", '',
+            f"Thresholds are never fitted on the images they score: two-fold cross-fitting over halves of the "
+            f"validation set (fit on one half, score the other, swap), repeated over {r['splits']} random halvings "
+            f"(seeds 0..{r['splits'] - 1}); the tables give the mean over the halvings and the range. Fitting: every "
+            f"subset of the sizes, {r['grid']} thresholds per size (placed between the fit images' confidences), the "
+            f"most accurate cascade within a budget or the cheapest as accurate as the {top}-px SAN on the fit half.",
+            '']
+
+
+def _targets(r: dict) -> list[str]:
     top, mid = r['targets']['reference_size'], r['targets']['budget_size']
     g = r['gflops']
     ref = r['single_size'][top]['top1']
     at_budget, equal = r['targets']['at_budget'], r['targets']['at_equal_top1']
-    out = [f'# Issue 27 on Imagenette: per-image resolution (a confidence cascade) over one SAN', '',
-           f"SAN: `{r['config']}`, checkpoint `{r['checkpoint']}` (training resolutions {r['resolutions']}); "
-           f"{r['images']} validation images, each decoded once and cropped at every size as the single-size "
-           f"evaluation does (short side to S / 0.875, pillow bicubic, centre crop). GFLOPs: one image through the "
-           f"deployed model (the SAN baked for that size), a multiply-add = 2 FLOPs; a cascade charges each image "
-           f"every size it passed through.", '',
-           f"Thresholds are never fitted on the images they score: two-fold cross-fitting over halves of the "
-           f"validation set (fit on one half, score the other, swap), repeated over {r['splits']} random halvings "
-           f"(seeds 0..{r['splits'] - 1}); the tables give the mean over the halvings and the range. Fitting: every "
-           f"subset of the sizes, {r['grid']} thresholds per size (placed between the fit images' confidences), the "
-           f"most accurate cascade within a budget or the cheapest as accurate as the {top}-px SAN on the fit half.",
-           '', '## Targets', '']
+    out = ['## Targets', '']
     if 'top1' in at_budget:
         met = at_budget['top1'] >= ref
         out.append(f"- At the {mid}-px SAN's GFLOPs ({g[mid]:.4f}): the cascade reaches {at_budget['top1']:.2f}% "
@@ -326,54 +332,68 @@ def markdown(r: dict, png: Path | None) -> str:
                f"{equal.get('fit_top1', float('nan')):.2f}%. An oracle running each image only at the smallest size "
                f"where the SAN is right would reach {b['oracle']['top1']:.2f}% at {b['oracle']['mean_gflops']:.4f} "
                f"GFLOPs: the room is there, the confidence of the small sizes does not find it.")
+    return out + _timing(r)
+
+
+def _timing(r: dict) -> list[str]:
     t = r.get('timing')
-    if t:
-        out.append(f"- Wall clock on the CPU ({t['threads']} thread, batches of {t['batch_size']}, model time on the "
-                   f"stored crops, not decoding): the batched cascade of the previous line (the baked model of each "
-                   f"size, only the undecided images run at each step) took {t['median_s']['cascade']:.2f} s against "
-                   f"{t['median_s']['single']:.2f} s for the baked {top}-px model over the same {r['images']} images: "
-                   f"ratio **{t['ratio']:.2f}** (medians of {t['rounds']} rounds, the two alternating in each round; "
-                   f"other processes were training on the machine). Its exits differ from the simulated ones for "
-                   f"{t['exits_differing_from_simulation']} images (baked models against the SAN). Every image at one "
-                   f"size, per size (s; time and GFLOPs relative to {top} px): " + ', '.join(
-                       f"{s} px {t['median_s']['per_size'][s]:.2f} "
-                       f"({t['median_s']['per_size'][s] / t['median_s']['per_size'][top]:.2f}, {g[s] / g[top]:.2f})"
-                       for s in sorted(sizes)) + '.')
-    out += ['', '## Single sizes, baselines, test-time averaging', '',
-            '| size | SAN top-1 (%) | GFLOPs (baked SAN) | baseline trained at that size: top-1 (%) | its lr | '
-            'GFLOPs (plain model) |', '|---|---|---|---|---|---|']
+    if not t:
+        return []
+    top, g, per_size = r['targets']['reference_size'], r['gflops'], t['median_s']['per_size']
+    return [f"- Wall clock on the CPU ({t['threads']} thread, batches of {t['batch_size']}, model time on the "
+            f"stored crops, not decoding): the batched cascade of the previous line (the baked model of each "
+            f"size, only the undecided images run at each step) took {t['median_s']['cascade']:.2f} s against "
+            f"{t['median_s']['single']:.2f} s for the baked {top}-px model over the same {r['images']} images: "
+            f"ratio **{t['ratio']:.2f}** (medians of {t['rounds']} rounds, the two alternating in each round; "
+            f"other processes were training on the machine). Its exits differ from the simulated ones for "
+            f"{t['exits_differing_from_simulation']} images (baked models against the SAN). Every image at one "
+            f"size, per size (s; time and GFLOPs relative to {top} px): " + ', '.join(
+                f"{s} px {per_size[s]:.2f} ({per_size[s] / per_size[top]:.2f}, {g[s] / g[top]:.2f})"
+                for s in sorted(r['sizes'])) + '.']
+
+
+def _single_sizes(r: dict) -> list[str]:
     base = {b['size']: b for b in r['baselines']}
-    for s in sorted(sizes, reverse=True):
-        b = base.get(s, {})
-        out.append(f"| {s} | {r['single_size'][s]['top1']:.2f} | {g[s]:.4f} | {_pct(b.get('top1'))} | "
-                   f"{b.get('lr', '-')} | {r['plain_gflops'][s]:.4f} |")
-    out += ['', 'Baselines: top-1 from `benchmarks/results/imagenette_lr_sweep.json` (each at its best learning '
+    rows = [[s, f"{r['single_size'][s]['top1']:.2f}", f"{r['gflops'][s]:.4f}", _pct(base.get(s, {}).get('top1')),
+             base.get(s, {}).get('lr', '-'), f"{r['plain_gflops'][s]:.4f}"] for s in sorted(r['sizes'], reverse=True)]
+    tta = [['+'.join(map(str, row['sizes'])), f"{row['top1']:.2f}", f"{row['gflops']:.4f}"] for row in r['tta']]
+    return ['## Single sizes, baselines, test-time averaging', '',
+            *markdown_table(['size', 'SAN top-1 (%)', 'GFLOPs (baked SAN)', 'baseline trained at that size: top-1 (%)',
+                             'its lr', 'GFLOPs (plain model)'], rows),
+            '', 'Baselines: top-1 from `benchmarks/results/imagenette_lr_sweep.json` (each at its best learning '
             'rate there, a separate run of the same protocol), not measured here; their GFLOPs are those of the '
             'unconverted architecture, counted here.', '',
-            '| test-time averaging (mean softmax) | top-1 (%) | GFLOPs |', '|---|---|---|']
-    for row in r['tta']:
-        out.append(f"| {'+'.join(map(str, row['sizes']))} | {row['top1']:.2f} | {row['gflops']:.4f} |")
-    for key, label in VARIANTS.items():
-        out += ['', f'## Cascade, cross-fitted: {label}' + (' (the default)' if key == MAIN else ''), '']
-        out += curve_table(r['curves'][f'{key[0]}/{key[1]}'], sizes)
-    out += ['', '## Optional: a learned resolution predictor on the frozen SAN', '',
+            *markdown_table(['test-time averaging (mean softmax)', 'top-1 (%)', 'GFLOPs'], tta)]
+
+
+def _predictor(r: dict) -> list[str]:
+    sizes = r['sizes']
+    cascade_rows = {row['target'].get('budget'): row for row in r['curves'][f'{MAIN[0]}/{MAIN[1]}']}
+    rows = []
+    for row in r['predictor']:
+        c = cascade_rows.get(row['budget'], {})
+        if 'top1' not in row:
+            rows.append([f"{row['budget']:.4f}", 'no lambda fits', '', _pct(c.get('top1')), '', ''])
+            continue
+        rows.append([f"{row['budget']:.4f}", f"{row['top1']:.2f} [{row['top1_min']:.2f}, {row['top1_max']:.2f}]",
+                     f"{row['mean_gflops']:.4f}", _pct(c.get('top1')), f"{c.get('mean_gflops', float('nan')):.4f}",
+                     ' / '.join(f"{row['counts'][s]:.0f}" for s in sizes)])
+    return ['## Optional: a learned resolution predictor on the frozen SAN', '',
             'Every image runs at the smallest size; a logistic regression on that pass (pooled features, sorted '
             'softmax) predicts whether the SAN is right at each size, and the image runs at the one size that '
             'maximises P(right) - lambda x GFLOPs (no climbing through the sizes between); trained on the frozen '
             'SAN, cross-fitted over the same halvings, lambda chosen on the fit half per budget '
             '(`benchmarks/imagenette/resolution_predictor.py`). The cascade column is the default cascade above.', '',
-            '| budget | predictor top-1 (%) [min, max] | its mean GFLOPs | cascade top-1 (%) | its mean GFLOPs | '
-            'predictor: images run at ' + ', '.join(map(str, sizes)) + ' |', '|---|---|---|---|---|---|']
-    cascade_rows = {row['target'].get('budget'): row for row in r['curves'][f'{MAIN[0]}/{MAIN[1]}']}
-    for row in r['predictor']:
-        c = cascade_rows.get(row['budget'], {})
-        if 'top1' not in row:
-            out.append(f"| {row['budget']:.4f} | no lambda fits | | {_pct(c.get('top1'))} | | |")
-            continue
-        counts = ' / '.join(f"{row['counts'][s]:.0f}" for s in sizes)
-        out.append(f"| {row['budget']:.4f} | {row['top1']:.2f} [{row['top1_min']:.2f}, {row['top1_max']:.2f}] | "
-                   f"{row['mean_gflops']:.4f} | {_pct(c.get('top1'))} | "
-                   f"{c.get('mean_gflops', float('nan')):.4f} | {counts} |")
+            *markdown_table(['budget', 'predictor top-1 (%) [min, max]', 'its mean GFLOPs', 'cascade top-1 (%)',
+                             'its mean GFLOPs', 'predictor: images run at ' + ', '.join(map(str, sizes))], rows)]
+
+
+def markdown(r: dict, png: Path | None) -> str:
+    out = _protocol(r) + _targets(r) + [''] + _single_sizes(r)
+    for key, label in VARIANTS.items():
+        out += ['', f'## Cascade, cross-fitted: {label}' + (' (the default)' if key == MAIN else ''), '']
+        out += curve_table(r['curves'][f'{key[0]}/{key[1]}'], r['sizes'])
+    out += [''] + _predictor(r)
     if png is not None:
         out += ['', f'![accuracy against GFLOPs]({png.name})']
     out += ['', f"Wall time of this run: {r['wall_s'] / 60:.1f} min ({r['machine']}, {r['threads']} thread(s)).", '',

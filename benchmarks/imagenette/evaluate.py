@@ -90,9 +90,8 @@ def is_san(cfg) -> bool:
 
 def gflops_per_size(model: torch.nn.Module, sizes: Iterable[int]) -> dict[str, float]:
     """GFLOPs of one image at each size, on what a deployment runs (a SAN baked for the size)."""
-    from san_plugin.evaluation import count_flops
-    from san_plugin.mm.sweep import deployed_model
-    return {str(t): count_flops(deployed_model(model, t), t) / 1e9 for t in sorted(set(sizes), reverse=True)}
+    from san_plugin.evaluation import deployed_gflops
+    return {str(t): g for t, g in sorted(deployed_gflops(model, sizes).items(), reverse=True)}
 
 
 def _loader(cfg, sizes: Sequence[int], batch_size: int, num_workers: int):

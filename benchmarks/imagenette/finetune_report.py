@@ -19,6 +19,7 @@ from pathlib import Path
 from benchmarks.imagenette.common import TEST_RESOLUTIONS as TESTS
 from benchmarks.imagenette.common import TRAIN_RESOLUTIONS as TRAIN
 from benchmarks.imagenette.common import fmt, proxy_row
+from benchmarks.markdown import markdown_table
 
 
 def load_run(folder: Path) -> dict:
@@ -54,19 +55,17 @@ def _label(name: str, cost: dict) -> str:
 
 def markdown(summary: dict) -> str:
     rows, cost, gains, best = summary['rows'], summary['cost'], summary['gain_over_scratch'], summary['best']
-    lines = ['# Imagenette ResNet-18: a SAN from a trained model (issue 15)', '',
-             'Top-1 (%) on the 3,925 val images, proxy inference (each test size with its nearest training size).', '',
-             '| model | lr | epochs | ' + ' | '.join(map(str, TESTS)) + ' | train wall |',
-             '|---|---|---|' + '---|' * (len(TESTS) + 1)]
+    proxy = []
     for name in rows:
         c, wall = cost[name], cost[name]['train_wall_s']
-        lines.append(f"| {_label(name, cost)} | {c['lr']:g} | {c['epochs']} | "
-                     + ' | '.join(fmt(rows[name].get(t), 1) for t in TESTS)
-                     + f" | {'-' if wall is None else f'{wall / 60:.0f} min'} |")
-    lines += ['', '| fine-tuned minus from scratch | ' + ' | '.join(map(str, TRAIN)) + ' | mean |', '|---|' + '---|' * 6]
-    for name, g in gains.items():
-        lines.append(f'| lr {cost[name]["lr"]:g} | ' + ' | '.join(fmt(g[s], sign=True) for s in TRAIN)
-                     + f" | {fmt(summary['mean_gain'][name], sign=True)} |")
+        proxy.append([_label(name, cost), f"{c['lr']:g}", c['epochs'], *(fmt(rows[name].get(t), 1) for t in TESTS),
+                      '-' if wall is None else f'{wall / 60:.0f} min'])
+    lines = ['# Imagenette ResNet-18: a SAN from a trained model (issue 15)', '',
+             'Top-1 (%) on the 3,925 val images, proxy inference (each test size with its nearest training size).', '',
+             *markdown_table(['model', 'lr', 'epochs', *TESTS, 'train wall'], proxy), '',
+             *markdown_table(['fine-tuned minus from scratch', *TRAIN, 'mean'],
+                             [[f'lr {cost[name]["lr"]:g}', *(fmt(g[s], sign=True) for s in TRAIN),
+                               fmt(summary['mean_gain'][name], sign=True)] for name, g in gains.items()])]
     lines += ['', f"SAN training compute: {cost[best]['epochs']} epochs against {cost['scratch']['epochs']} "
               f"({summary['san_epoch_ratio']:.2f} of the from-scratch SAN's; each SAN epoch runs the same five "
               f"resolutions), plus the baseline's own {cost['baseline_64']['epochs']} epochs at 64 px, counted "

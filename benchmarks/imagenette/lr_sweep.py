@@ -30,6 +30,7 @@ from pathlib import Path
 from benchmarks.imagenette.common import TEST_RESOLUTIONS as TESTS
 from benchmarks.imagenette.common import TRAIN_RESOLUTIONS as TRAIN
 from benchmarks.imagenette.common import fmt, proxy_row
+from benchmarks.markdown import markdown_table
 
 REPO = Path(__file__).resolve().parents[2]
 RECIPES = {
@@ -328,30 +329,25 @@ ARCHS = {  # run.py --arch: the title and the architecture part of the protocol
 }
 
 
-def markdown(summary: dict, root: Path, arch: str = 'resnet18', notes: Path | None = None) -> str:
-    models, rates = summary['models'], summary['rates']
-    title, protocol = ARCHS[arch]
-    lines = [f'# {title} on Imagenette: SAN recipes and baselines over learning rates', '',
-             f'Runs: `{root}` (one `run.py --lr X` work dir per rate). Protocol of every run: {protocol}, '
-             '15 epochs, batch 64, SGD momentum 0.9, 1 warm-up epoch then cosine, seed 0, '
-             'training sizes 64/56/48/40/32, top-1 (%) on the 3,925 Imagenette val images. Learning rates are per '
-             'batch of 64 (the paper\'s per-sample rate is 0.025). One seed per run: a model\'s top-1 has a standard '
-             f'error of about {STANDARD_ERROR} point.', '', *carried_note(models),
-             '## Proxy rows (each test size with its nearest training resolution; a baseline: its only row)', '',
-             '| model | lr | ' + ' | '.join(map(str, TESTS)) + ' | train wall |', '|---|---|' + '---|' * (len(TESTS) + 1)]
+def _proxy_rows(models: dict) -> list[str]:
     order = [*CANDIDATES, 'san_sharedconv', *[f'baseline_{s}' for s in TRAIN]]
+    rows = []
     for name in order + sorted(set(models) - set(order)):
         for lr, cell in sorted(models.get(name, {}).items()):
             wall = cell.get('train_wall_s')
-            lines.append(f'| {name} | {lr:g} | ' + ' | '.join(fmt(cell['proxy_row'].get(t), 1) for t in TESTS)
-                         + f" | {'-' if wall is None else f'{wall / 60:.0f} min'} |")
-    lines += ['', '## Same learning rate: SAN recipe at S minus the baseline trained at S (both at that rate)', '',
-              '| recipe | lr | ' + ' | '.join(map(str, TRAIN)) + ' | mean gain |', '|---|---|' + '---|' * 6]
-    for name in RECIPES:
-        for lr, cell in sorted(models.get(name, {}).items()):
-            g = cell['same_rate_gain']
-            lines.append(f'| {name} | {lr:g} | ' + ' | '.join(fmt(g.get(s), sign=True) for s in TRAIN)
-                         + f" | {fmt(cell['mean_same_rate_gain'], sign=True)} |")
+            rows.append([name, f'{lr:g}', *(fmt(cell['proxy_row'].get(t), 1) for t in TESTS),
+                         '-' if wall is None else f'{wall / 60:.0f} min'])
+    return ['## Proxy rows (each test size with its nearest training resolution; a baseline: its only row)', '',
+            *markdown_table(['model', 'lr', *TESTS, 'train wall'], rows)]
+
+
+def _same_rate(summary: dict) -> list[str]:
+    models = summary['models']
+    rows = [[name, f'{lr:g}', *(fmt(cell['same_rate_gain'].get(s), sign=True) for s in TRAIN),
+             fmt(cell['mean_same_rate_gain'], sign=True)]
+            for name in RECIPES for lr, cell in sorted(models.get(name, {}).items())]
+    lines = ['', '## Same learning rate: SAN recipe at S minus the baseline trained at S (both at that rate)', '',
+             *markdown_table(['recipe', 'lr', *TRAIN, 'mean gain'], rows)]
     worst = summary['worst_case_same_rate_gain']
     if worst:
         lines += ['', 'Issue 18\'s criterion for the default recipe: the worst case over the rates '
@@ -360,78 +356,109 @@ def markdown(summary: dict, root: Path, arch: str = 'resnet18', notes: Path | No
                   + ', '.join(f"{n}: {fmt(v, sign=True)} (sizes {'/'.join(map(str, summary['worst_case_sizes'][n]))})"
                               for n, v in sorted(worst.items(), key=lambda kv: -kv[1]))
                   + f". Highest: **{summary['chosen']}**."]
+    return lines
+
+
+def _brackets(best: dict) -> list[str]:
+    side = (lambda x: '-' if x is None else f'{x[0]:g}: {x[1]:.2f}')  # noqa: E731
+    rows = [[name, f"{b['lr']:g}", f"{b['score']:.2f}", side(b['below']), side(b['above']), bracket_status(b)]
+            for name in [*(f'baseline_{s}' for s in TRAIN), *RECIPES] if name in best
+            for b in [best[name]['bracket']]]
+    return ['', '## Is every optimum bracketed?', '',
+            'A best rate counts when a rate was tried on each side of it and both did worse (a baseline scored by '
+            'its top-1 at its training size, a SAN recipe by its mean over the training sizes). Where one is not, '
+            'the comparisons below are of the best rates tried, not best against best.', '',
+            *markdown_table(['model', 'best lr', 'its score', 'next lower rate', 'next higher rate', 'status'], rows)]
+
+
+def _targets_met(c: dict) -> str:
+    label = 'best against best' if c['best_against_best'] else 'best rates tried, NOT best against best'
+    return (f"({label}): SAN >= baseline at every training size: "
+            f"{'met' if all(v >= 0 for v in c['gain'].values()) else 'NOT met'}; mean diagonal gain >= +1.0: ")
+
+
+def _best_against_best(summary: dict) -> list[str]:
     best = summary['best_vs_best']
-    lines += ['', '## Is every optimum bracketed?', '',
-              'A best rate counts when a rate was tried on each side of it and both did worse (a baseline scored by '
-              'its top-1 at its training size, a SAN recipe by its mean over the training sizes). Where one is not, '
-              'the comparisons below are of the best rates tried, not best against best.', '',
-              '| model | best lr | its score | next lower rate | next higher rate | status |', '|---|---|---|---|---|---|']
-    for name in [*(f'baseline_{s}' for s in TRAIN), *RECIPES]:
-        if name in best:
-            b = best[name]['bracket']
-            side = (lambda x: '-' if x is None else f'{x[0]:g}: {x[1]:.2f}')
-            lines.append(f"| {name} | {b['lr']:g} | {b['score']:.2f} | {side(b['below'])} | {side(b['above'])} | "
-                         f'{bracket_status(b)} |')
-    every = all(best[n]['best_against_best'] for n in RECIPES if n in best)
-    lines += ['', '## Best against best: every model at its own best rate of the sweep' if every else
-              '## Every model at its best rate tried (best against best only where the line below the table says so)', '',
-              'A baseline\'s rate is chosen by its top-1 at its training size, a SAN recipe\'s by its mean over the '
-              'five training sizes (both on the validation set).', '',
-              'Rates tried are listed after "of": a model tried at one rate only has no choice made for it.', '',
-              '| S | baseline (best lr) | ' + ' | '.join(f'{n} (lr {best[n]["lr"]:g} of {_rates(best[n])})'
-                                                        for n in RECIPES if n in best)
-              + ' |', '|---|---|' + '---|' * sum(n in best for n in RECIPES)]
+    recipes = [n for n in RECIPES if n in best]
+    every = all(best[n]['best_against_best'] for n in recipes)
+    rows = []
     for s in TRAIN:
         b = best.get(f'baseline_{s}')
-        cells = [f"{fmt(best[n]['diagonal'][s])} ({fmt(best[n]['gain'].get(s), sign=True)})" for n in RECIPES if n in best]
-        lines.append(f"| {s} | {fmt(b['top1'])} (lr {b['lr']:g} of {_rates(b)}) | " if b else f'| {s} | - | ')
-        lines[-1] += ' | '.join(cells) + ' |'
-    lines.append('| mean gain | | ' + ' | '.join(fmt(best[n]['mean_gain'], sign=True) for n in RECIPES if n in best) + ' |')
-    lines += ['', 'Best against best? ' + '; '.join(
-        f"{n}: yes" if best[n]['best_against_best'] else
-        f"{n}: **no** (not bracketed: {', '.join(best[n]['unbracketed']) or 'a baseline size missing'})"
-        for n in RECIPES if n in best) + '.']
+        rows.append([s, f"{fmt(b['top1'])} (lr {b['lr']:g} of {_rates(b)})" if b else '-',
+                     *(f"{fmt(best[n]['diagonal'][s])} ({fmt(best[n]['gain'].get(s), sign=True)})" for n in recipes)])
+    rows.append(['mean gain', '', *(fmt(best[n]['mean_gain'], sign=True) for n in recipes)])
+    lines = ['', '## Best against best: every model at its own best rate of the sweep' if every else
+             '## Every model at its best rate tried (best against best only where the line below the table '
+             'says so)', '',
+             'A baseline\'s rate is chosen by its top-1 at its training size, a SAN recipe\'s by its mean over the '
+             'five training sizes (both on the validation set).', '',
+             'Rates tried are listed after "of": a model tried at one rate only has no choice made for it.', '',
+             *markdown_table(['S', 'baseline (best lr)',
+                              *(f'{n} (lr {best[n]["lr"]:g} of {_rates(best[n])})' for n in recipes)], rows),
+             '', 'Best against best? ' + '; '.join(
+                 f"{n}: yes" if best[n]['best_against_best'] else
+                 f"{n}: **no** (not bracketed: {', '.join(best[n]['unbracketed']) or 'a baseline size missing'})"
+                 for n in recipes) + '.']
     for n in ('san', 'san_mean'):
         if n in best and best[n]['mean_gain'] is not None:
             c = best[n]
-            label = 'best against best' if c['best_against_best'] else 'best rates tried, NOT best against best'
-            lines += ['', f"Targets for `{n}` ({label}): SAN >= baseline at every training size: "
-                      f"{'met' if all(v >= 0 for v in c['gain'].values()) else 'NOT met'}; mean diagonal gain >= +1.0: "
-                      f"{'met' if c['mean_gain'] >= 1.0 else 'NOT met'} ({fmt(c['mean_gain'], sign=True)})."]
+            lines += ['', f"Targets for `{n}` " + _targets_met(c)
+                      + f"{'met' if c['mean_gain'] >= 1.0 else 'NOT met'} ({fmt(c['mean_gain'], sign=True)})."]
     chosen = summary['chosen']
     if chosen and chosen in best and 'san_sharedconv' in best:
         c, sc = best[chosen], best['san_sharedconv']
         ahead = {s: c['diagonal'][s] - sc['diagonal'][s] for s in TRAIN}
-        label = 'best against best' if c['best_against_best'] else 'best rates tried, NOT best against best'
-        lines += ['', f"Targets for issue 18's recipe `{chosen}` ({label}): SAN >= baseline at every training "
-                  f"size: {'met' if all(v >= 0 for v in c['gain'].values()) else 'NOT met'}; mean diagonal gain >= +1.0: "
-                  f"{'met' if (c['mean_gain'] or -9) >= 1.0 else 'NOT met'} ({fmt(c['mean_gain'], sign=True)}); above shared "
-                  f"convs + private BN by more than the noise (2 x {STANDARD_ERROR} = {2 * STANDARD_ERROR:.1f} per size) on "
-                  f"the trained sizes: {'met' if all(v > 2 * STANDARD_ERROR for v in ahead.values()) else 'NOT met'} ("
+        lines += ['', f"Targets for issue 18's recipe `{chosen}` " + _targets_met(c)
+                  + f"{'met' if (c['mean_gain'] or -9) >= 1.0 else 'NOT met'} ({fmt(c['mean_gain'], sign=True)}); "
+                  f"above shared convs + private BN by more than the noise (2 x {STANDARD_ERROR} = "
+                  f"{2 * STANDARD_ERROR:.1f} per size) on the trained sizes: "
+                  f"{'met' if all(v > 2 * STANDARD_ERROR for v in ahead.values()) else 'NOT met'} ("
                   + ', '.join(f'{s}: {fmt(v, sign=True)}' for s, v in ahead.items())
                   + f"; mean {fmt(mean(ahead.values()), sign=True)})."]
-    if summary.get('seeds'):
-        lines += ['', '## Seeds at the best rates', '',
-                  'The SAN (its best rate) against the baseline trained at S (its best rate), top-1 (%) at S per seed, mean '
-                  '± sample standard deviation. A gain stands where it exceeds twice the spread of the difference '
-                  '(sqrt(sd_SAN^2 + sd_baseline^2)).', '',
-                  '| S | SAN (lr, seeds: top-1) | baseline (lr, seeds: top-1) | gain | spread | stands |',
-                  '|---|---|---|---|---|---|']
-        for s, g in sorted(summary['seeds'].items(), key=lambda kv: -int(kv[0])):
-            cells = list(g['cells'].values())
-            text = [f"lr {c['lr']:g}, " + ' / '.join(f'{v:.2f}' for v in c['values'].values())
-                    + f" (seeds {'/'.join(map(str, c['values']))}): {c['mean']:.2f} ± {c['sd']:.2f}" for c in cells]
-            lines.append(f"| {s} | {text[0]} | {text[1]} | {g['gain']:+.2f} | {g['spread']:.2f} | "
-                         f"{'**yes**' if g['stands'] else 'no'} |")
-    lines += ['', '## Do the meta learners work? (median over the 20 generated convs)', '',
-              '`w_over_b` = |eps(S_max) W| / |B|; `kernel_change` = |k(64) - k(32)| / |k(64)|. The paper reports W and B '
-              '"of the same order of magnitude" at ImageNet\'s eps = 0.3..0.7.', '',
-              '| recipe | lr | w_over_b | kernel_change |', '|---|---|---|---|']
+    return lines
+
+
+def _seeds(seeds: dict) -> list[str]:
+    rows = []
+    for s, g in sorted(seeds.items(), key=lambda kv: -int(kv[0])):
+        text = [f"lr {c['lr']:g}, " + ' / '.join(f'{v:.2f}' for v in c['values'].values())
+                + f" (seeds {'/'.join(map(str, c['values']))}): {c['mean']:.2f} ± {c['sd']:.2f}"
+                for c in g['cells'].values()]
+        rows.append([s, *text, f"{g['gain']:+.2f}", f"{g['spread']:.2f}", '**yes**' if g['stands'] else 'no'])
+    return ['', '## Seeds at the best rates', '',
+            'The SAN (its best rate) against the baseline trained at S (its best rate), top-1 (%) at S per seed, mean '
+            '± sample standard deviation. A gain stands where it exceeds twice the spread of the difference '
+            '(sqrt(sd_SAN^2 + sd_baseline^2)).', '',
+            *markdown_table(['S', 'SAN (lr, seeds: top-1)', 'baseline (lr, seeds: top-1)', 'gain', 'spread', 'stands'],
+                            rows)]
+
+
+def _meta_learners(models: dict) -> list[str]:
+    rows = []
     for name in CANDIDATES:
         for lr, cell in sorted(models.get(name, {}).items()):
             m = cell.get('meta') or {}
             w, k = m.get('w_over_b') or {}, m.get('kernel_change') or {}
-            lines.append(f"| {name} | {lr:g} | {fmt(w.get('median'), 4)} | {fmt(k.get('median'), 4)} |")
+            rows.append([name, f'{lr:g}', fmt(w.get('median'), 4), fmt(k.get('median'), 4)])
+    return ['', '## Do the meta learners work? (median over the 20 generated convs)', '',
+            '`w_over_b` = |eps(S_max) W| / |B|; `kernel_change` = |k(64) - k(32)| / |k(64)|. The paper reports W and B '
+            '"of the same order of magnitude" at ImageNet\'s eps = 0.3..0.7.', '',
+            *markdown_table(['recipe', 'lr', 'w_over_b', 'kernel_change'], rows)]
+
+
+def markdown(summary: dict, root: Path, arch: str = 'resnet18', notes: Path | None = None) -> str:
+    title, protocol = ARCHS[arch]
+    lines = [f'# {title} on Imagenette: SAN recipes and baselines over learning rates', '',
+             f'Runs: `{root}` (one `run.py --lr X` work dir per rate). Protocol of every run: {protocol}, '
+             '15 epochs, batch 64, SGD momentum 0.9, 1 warm-up epoch then cosine, seed 0, '
+             'training sizes 64/56/48/40/32, top-1 (%) on the 3,925 Imagenette val images. Learning rates are per '
+             'batch of 64 (the paper\'s per-sample rate is 0.025). One seed per run: a model\'s top-1 has a standard '
+             f'error of about {STANDARD_ERROR} point.', '', *carried_note(summary['models'])]
+    lines += _proxy_rows(summary['models']) + _same_rate(summary) + _brackets(summary['best_vs_best'])
+    lines += _best_against_best(summary)
+    if summary.get('seeds'):
+        lines += _seeds(summary['seeds'])
+    lines += _meta_learners(summary['models'])
     if notes is not None and notes.exists():
         lines += ['', notes.read_text().strip()]
     return '\n'.join(lines) + '\n'

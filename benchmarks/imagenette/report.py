@@ -19,6 +19,7 @@ from pathlib import Path
 
 from benchmarks.imagenette.common import TEST_RESOLUTIONS, TRAIN_RESOLUTIONS, fmt, fmt_minutes, proxy_row
 from benchmarks.imagenette.seeds import seed_section, seed_statistics
+from benchmarks.markdown import markdown_table
 
 HERE = Path(__file__).resolve().parent
 SAN_MODELS = {
@@ -92,13 +93,9 @@ def san_rows(result: dict, tests) -> dict[int, dict[int, float]]:
 
 
 def matrix(title_rows: dict[int, dict[int, float]], tests, mark) -> list[str]:
-    lines = ['| Train \\ Test | ' + ' | '.join(str(t) for t in tests) + ' |',
-             '|---|' + '---|' * len(tests)]
-    for r in sorted(title_rows, reverse=True):
-        cells = [(f'**{fmt(v)}**' if mark(r, t) and v is not None else fmt(v))
-                 for t, v in title_rows[r].items()]
-        lines.append(f'| {r} | ' + ' | '.join(cells) + ' |')
-    return lines
+    return markdown_table(['Train \\ Test', *tests], [
+        [r, *((f'**{fmt(v)}**' if mark(r, t) and v is not None else fmt(v)) for t, v in title_rows[r].items())]
+        for r in sorted(title_rows, reverse=True)])
 
 
 def as_sweep(name: str, result: dict):
@@ -234,26 +231,24 @@ def tta_section(tta: dict[str, list[dict]]) -> list[str]:
              'deployed model (the SAN baked per size). Beside each SAN combination, the SAN at one size: the '
              'proxy cell at the largest view, and the best proxy cell at no more GFLOPs (top-1 @ size (GFLOPs)).']
     if 'san' in tta:
-        lines += ['', '| views (px) | GFLOPs | SAN, averaged | SAN at the largest view | gain '
-                  '| best SAN single size at <= GFLOPs | gain |', '|---|---|---|---|---|---|---|']
-        for e in tta['san']:
-            lines.append(f"| {e['views']} | {fmt(e['gflops'], 3)} "
-                         f"| {e['top1']:.2f} | {_single(e['at_largest'])} | {fmt(e['gain_over_largest'], sign=True)} "
-                         f"| {_single(e['best_within'])} | {fmt(e['gain_over_best_within'], sign=True)} |")
+        lines += ['', *markdown_table(
+            ['views (px)', 'GFLOPs', 'SAN, averaged', 'SAN at the largest view', 'gain',
+             'best SAN single size at <= GFLOPs', 'gain'],
+            [[e['views'], fmt(e['gflops'], 3), f"{e['top1']:.2f}", _single(e['at_largest']),
+              fmt(e['gain_over_largest'], sign=True), _single(e['best_within']),
+              fmt(e['gain_over_best_within'], sign=True)] for e in tta['san']])]
         gains = [e['gain_over_best_within'] for e in tta['san'] if e['gain_over_best_within'] is not None]
         if gains:
             lines += ['', f'Averaging beats the best single size of no more GFLOPs in {sum(g > 0 for g in gains)} '
                       f'of {len(gains)} combinations (mean gain {sum(gains) / len(gains):+.2f} points).']
     views = list(dict.fromkeys(e['views'] for entries in tta.values() for e in entries))
-    lines += ['', 'Top-1 (%) of every model\'s combinations:', '',
-              '| model | ' + ' | '.join(views) + ' |', '|---|' + '---|' * len(views)]
     gflops = {e['views']: e['gflops'] for entries in tta.values() for e in entries if e['gflops'] is not None}
-    lines.append('| GFLOPs | ' + ' | '.join(fmt(gflops.get(v), 3) for v in views) + ' |')
     order = [*SAN_MODELS, *[f'baseline_{s}' for s in TRAIN_RESOLUTIONS]]
+    rows = [['GFLOPs', *(fmt(gflops.get(v), 3) for v in views)]]
     for name in sorted(tta, key=lambda n: order.index(n) if n in order else len(order)):
         top1 = {e['views']: e['top1'] for e in tta[name]}
-        lines.append(f'| {_model_label(name)} | ' + ' | '.join(fmt(top1.get(v)) for v in views) + ' |')
-    return lines
+        rows.append([_model_label(name), *(fmt(top1.get(v)) for v in views)])
+    return lines + ['', 'Top-1 (%) of every model\'s combinations:', '', *markdown_table(['model', *views], rows)]
 
 
 def _rel(command: str) -> str:
@@ -261,10 +256,8 @@ def _rel(command: str) -> str:
     return command.replace(str(HERE.parents[1]) + '/', '')
 
 
-def markdown(data: dict, summary: dict, tests, png: Path | None, notes: Path | None = None) -> str:
-    """``notes``: the analysis appended (default: ``NOTES`` of the backbone, if present)."""
-    models = data['models']
-    arch = arch_name(data)
+def _protocol(models: dict, arch: str) -> list[str]:
+    """The title, the recipe every model trained with, and what the tables show."""
     lines = [f'# Table 1 on Imagenette: {arch} SAN vs individually trained baselines (CPU)', '']
     timings = [m['timing'] for m in models.values() if m.get('timing')]
     recipes = [m['recipe'] for m in models.values() if m.get('recipe')]
@@ -283,11 +276,15 @@ def markdown(data: dict, summary: dict, tests, png: Path | None, notes: Path | N
                   f"T/0.875 (pillow bicubic, antialiased) + center crop T. Seed {t0['seed']}. Backbone: "
                   f"{_backbone_text(r0, t0['width'])}.", '']
     counts = {m['eval']['num_images'] for m in models.values() if m.get('eval')}
-    lines += [f'Top-1 (%) on the {", ".join(f"{c:,}" for c in sorted(counts)) or "?"} Imagenette val images. Training resolutions 64/56/48/40/32; '
-              '**bold** = SAN proxy cell (row S(T), the nearest training resolution, with its encoding and BN '
-              'branch, no calibration); baseline tables: **bold** = trained and tested at the same size.', '']
-    base = baseline_rows(data, tests)
-    lines += [f'## Baselines (one {arch} per training resolution)', '']
+    return lines + [
+        f'Top-1 (%) on the {", ".join(f"{c:,}" for c in sorted(counts)) or "?"} Imagenette val images. Training '
+        'resolutions 64/56/48/40/32; **bold** = SAN proxy cell (row S(T), the nearest training resolution, with its '
+        'encoding and BN branch, no calibration); baseline tables: **bold** = trained and tested at the same size.', '']
+
+
+def _matrices(models: dict, base: dict, tests, arch: str) -> list[str]:
+    """The baselines' table and every SAN's full table (every BN branch at every test size)."""
+    lines = [f'## Baselines (one {arch} per training resolution)', '']
     lines += matrix(base, tests, lambda r, t: r == t) if base else ['(none finished)']
     for name, label in SAN_MODELS.items():
         result = (models.get(name) or {}).get('eval')
@@ -295,55 +292,62 @@ def markdown(data: dict, summary: dict, tests, png: Path | None, notes: Path | N
             continue
         if result['row_mode'] != 'full':
             continue  # proxy row only: it is in the proxy-row table below
-        rows = san_rows(result, tests)
         lines += ['', f'## {label}: `{name}` (every BN branch x every test size)', '']
-        lines += matrix(rows, tests, lambda r, t, p=result['proxy']: p.get(str(t)) == r)
-    if 'san' in summary:
-        s = summary['san']
-        lines += ['', '## Diagonal: SAN proxy cell at S vs the baseline trained and tested at S', '',
-                  '| S | baseline | SAN | gain |', '|---|---|---|---|']
-        for r in TRAIN_RESOLUTIONS:
-            b = base.get(r, {}).get(r)
-            v = s['diagonal'].get(str(r))
-            g = s['diagonal_gain'].get(str(r))
-            lines.append(f'| {r} | {fmt(b)} | {fmt(v)} | {"-" if g is None else f"{g:+.2f}"} |')
-        mg = s['mean_diagonal_gain']
-        lines += [f'| mean | | | {"-" if mg is None else f"{mg:+.2f}"} |']
-    lines += ['', '## Proxy rows and ablations (each test size with its nearest training branch)', '',
-              '| model | ' + ' | '.join(str(t) for t in tests) + ' | mean | mean diag. gain |',
-              '|---|' + '---|' * (len(tests) + 2)]
+        lines += matrix(san_rows(result, tests), tests, lambda r, t, p=result['proxy']: p.get(str(t)) == r)
+    return lines
+
+
+def _signed(value) -> str:
+    return '-' if value is None else f'{value:+.2f}'
+
+
+def _diagonal(san: dict, base: dict) -> list[str]:
+    rows = [[r, fmt(base.get(r, {}).get(r)), fmt(san['diagonal'].get(str(r))),
+             _signed(san['diagonal_gain'].get(str(r)))] for r in TRAIN_RESOLUTIONS]
+    rows.append(['mean', '', '', _signed(san['mean_diagonal_gain'])])
+    return ['', '## Diagonal: SAN proxy cell at S vs the baseline trained and tested at S', '',
+            *markdown_table(['S', 'baseline', 'SAN', 'gain'], rows)]
+
+
+def _proxy_rows(summary: dict, base: dict, tests) -> list[str]:
+    rows = []
     if base:
         best = {t: max((row[t] for row in base.values() if row.get(t) is not None), default=None) for t in tests}
         vals = [v for v in best.values() if v is not None]
-        lines.append('| best baseline at T | ' + ' | '.join(fmt(best[t]) for t in tests)
-                     + f' | {fmt(sum(vals) / len(vals)) if vals else "-"} | |')
+        rows.append(['best baseline at T', *(fmt(best[t]) for t in tests),
+                     fmt(sum(vals) / len(vals)) if vals else '-', ''])
     for name, label in SAN_MODELS.items():
         if name in summary:
             s = summary[name]
-            mg = s['mean_diagonal_gain']
-            lines.append(f'| {label} | ' + ' | '.join(fmt(s['proxy_row'].get(str(t))) for t in tests)
-                         + f' | {fmt(s["mean_proxy"])} | {"-" if mg is None else f"{mg:+.2f}"} |')
-    if 'san' in summary:
-        m = summary['san']['margin_over_best_baseline']
-        lines += ['', 'SAN proxy cell minus the best baseline at each test size: '
-                  + ', '.join(f'{t}: {m[str(t)]:+.2f}' for t in tests if str(t) in m)]
-        tg = summary['san']['targets']
-        yes = lambda ok: 'met' if ok else ('NOT met' if tg['complete'] else 'not measurable (models missing)')
-        lines += ['', '## Issue targets (SAN with scale distillation)', '',
-                  f"- SAN >= baseline at every training resolution: {yes(tg['san_ge_baseline_at_every_training_resolution'])}",
-                  f"- mean diagonal gain >= {TARGET_MEAN_GAIN} points: {yes(tg['mean_diagonal_gain_ge_1_5'])}",
-                  f"- proxy cell above the best baseline at every test resolution: "
-                  f"{yes(tg['proxy_above_best_baseline_at_every_test_resolution'])}"]
-    if summary.get('tta'):
-        lines += ['', *tta_section(summary['tta'])]
-    if png:
-        lines += ['', f'![accuracy vs test resolution]({png.name})']
-    lines += ['', '## Runs', '', '| model | config | epochs | train wall | eval wall | started (UTC) |',
-              '|---|---|---|---|---|---|']
+            rows.append([label, *(fmt(s['proxy_row'].get(str(t))) for t in tests), fmt(s['mean_proxy']),
+                         _signed(s['mean_diagonal_gain'])])
+    return ['', '## Proxy rows and ablations (each test size with its nearest training branch)', '',
+            *markdown_table(['model', *tests, 'mean', 'mean diag. gain'], rows)]
+
+
+def _targets(san: dict, tests) -> list[str]:
+    m = san['margin_over_best_baseline']
+    tg = san['targets']
+    yes = lambda ok: 'met' if ok else ('NOT met' if tg['complete'] else 'not measurable (models missing)')  # noqa: E731
+    return ['', 'SAN proxy cell minus the best baseline at each test size: '
+            + ', '.join(f'{t}: {m[str(t)]:+.2f}' for t in tests if str(t) in m),
+            '', '## Issue targets (SAN with scale distillation)', '',
+            f"- SAN >= baseline at every training resolution: {yes(tg['san_ge_baseline_at_every_training_resolution'])}",
+            f"- mean diagonal gain >= {TARGET_MEAN_GAIN} points: {yes(tg['mean_diagonal_gain_ge_1_5'])}",
+            f"- proxy cell above the best baseline at every test resolution: "
+            f"{yes(tg['proxy_above_best_baseline_at_every_test_resolution'])}"]
+
+
+def _runs(data: dict) -> list[str]:
+    """Every model's run, the models not finished, the machine and the commands."""
+    models = data['models']
+    rows = []
     for name, m in models.items():
         t, e = m.get('timing') or {}, m.get('eval') or {}
-        lines.append(f"| {name} | `{t.get('config', '-')}` | {t.get('epochs', '-')} | {fmt_minutes(t.get('train_wall_s'))} "
-                     f"| {fmt_minutes(e.get('eval_wall_s'))} | {t.get('started', '-')} |")
+        rows.append([name, f"`{t.get('config', '-')}`", t.get('epochs', '-'), fmt_minutes(t.get('train_wall_s')),
+                     fmt_minutes(e.get('eval_wall_s')), t.get('started', '-')])
+    lines = ['', '## Runs', '',
+             *markdown_table(['model', 'config', 'epochs', 'train wall', 'eval wall', 'started (UTC)'], rows)]
     missing = [n for n in ['san', *[f'baseline_{s}' for s in TRAIN_RESOLUTIONS], *list(SAN_MODELS)[1:]]
                if not (models.get(n) or {}).get('eval')]
     if missing:
@@ -356,7 +360,25 @@ def markdown(data: dict, summary: dict, tests, png: Path | None, notes: Path | N
     lines += [_rel(i['command']) for i in invocations] or ['.venv/bin/python benchmarks/imagenette/run.py --data-root data/imagenette']
     lines += ['```', '', 'Per-model training commands (configs dumped by run.py into the work dir):', '', '```']
     lines += [_rel(m['timing']['command']) for m in models.values() if m.get('timing')]
-    lines += ['```']
+    return lines + ['```']
+
+
+def markdown(data: dict, summary: dict, tests, png: Path | None, notes: Path | None = None) -> str:
+    """``notes``: the analysis appended (default: ``NOTES`` of the backbone, if present)."""
+    models = data['models']
+    arch = arch_name(data)
+    base = baseline_rows(data, tests)
+    lines = _protocol(models, arch) + _matrices(models, base, tests, arch)
+    if 'san' in summary:
+        lines += _diagonal(summary['san'], base)
+    lines += _proxy_rows(summary, base, tests)
+    if 'san' in summary:
+        lines += _targets(summary['san'], tests)
+    if summary.get('tta'):
+        lines += ['', *tta_section(summary['tta'])]
+    if png:
+        lines += ['', f'![accuracy vs test resolution]({png.name})']
+    lines += _runs(data)
     if summary.get('seeds'):
         lines += [''] + seed_section(summary['seeds'])
     notes = HERE / NOTES.get(arch, 'notes.md') if notes is None else notes

@@ -58,7 +58,7 @@ def crossfit_predictor(x: torch.Tensor, correct: torch.Tensor, sizes: Sequence[i
                        budgets: Sequence[float], splits: int, lambdas: int = 400) -> list[dict]:
     """Per budget: cross-fitted top-1 and mean GFLOPs (mean and range over the halvings) and the
     images sent to each size."""
-    from san_plugin.evaluation.cascade_fit import split_parts
+    from san_plugin.cascade.cross_fitting import split_parts
     costs = policy_costs(sizes, gflops)
     grid = torch.linspace(0, 1.0 / float(costs.min()), lambdas).tolist()
     per_budget: list[list[tuple[float, float, list[int]]]] = [[] for _ in budgets]

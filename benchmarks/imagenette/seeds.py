@@ -20,6 +20,7 @@ import statistics
 from pathlib import Path
 
 from benchmarks.imagenette.common import fmt_minutes, proxy_row
+from benchmarks.markdown import markdown_table
 
 MODELS = ('san', 'baseline_64', 'baseline_32')
 
@@ -77,19 +78,18 @@ def seed_section(stats: dict) -> list[str]:
     lines = ['## Seeds', '', f'{n} seeds (work dirs: ' + ', '.join(f'`{s}`' for s in stats['seeds'])
              + '); mean ± sample standard deviation of top-1 (%) per cell, the SAN\'s proxy row.', '']
     tests = sorted({t for cells in stats['cells'].values() for t in cells}, reverse=True)
-    lines += ['| model | ' + ' | '.join(map(str, tests)) + ' |', '|---|' + '---|' * len(tests)]
-    for model, cells in stats['cells'].items():
-        lines.append(f'| {model} | ' + ' | '.join(
-            f"{cells[t]['mean']:.2f} ± {cells[t]['sd']:.2f}" if t in cells else '-' for t in tests) + ' |')
+    lines += markdown_table(['model', *tests], [
+        [model, *(f"{cells[t]['mean']:.2f} ± {cells[t]['sd']:.2f}" if t in cells else '-' for t in tests)]
+        for model, cells in stats['cells'].items()])
     if stats['gains']:
-        lines += ['', '| S | SAN - baseline trained at S | spread of the difference | stands (gain > 2 x spread) |',
-                  '|---|---|---|---|']
-        for s, g in sorted(stats['gains'].items(), reverse=True):
-            lines.append(f"| {s} | {g['gain']:+.2f} | {g['spread']:.2f} | {'yes' if g['stands'] else 'no'} |")
+        lines += ['', *markdown_table(
+            ['S', 'SAN - baseline trained at S', 'spread of the difference', 'stands (gain > 2 x spread)'],
+            [[s, f"{g['gain']:+.2f}", f"{g['spread']:.2f}", 'yes' if g['stands'] else 'no']
+             for s, g in sorted(stats['gains'].items(), reverse=True)])]
     if stats.get('runs'):
         lines += ['', 'The runs (training wall time; runs shared the machine, so times compare loosely):', '',
-                  '| model | seed | epochs | width | lr | train wall |', '|---|---|---|---|---|---|']
-        lines += [f"| {r['model']} | {r['seed']} | {r['epochs']} | {r['width']} | {r['lr']} | {fmt_minutes(r['train_wall_s'])} |"
-                  for r in stats['runs']]
+                  *markdown_table(['model', 'seed', 'epochs', 'width', 'lr', 'train wall'],
+                                  [[*(r[k] for k in ('model', 'seed', 'epochs', 'width', 'lr')),
+                                    fmt_minutes(r['train_wall_s'])] for r in stats['runs']])]
         lines += ['', '```', *(r['command'] for r in stats['runs'] if r['command']), '```']
     return lines

@@ -14,12 +14,13 @@ from .private_norm import PrivateBatchNorm2d
 from .sampling import ResolutionSampling
 from .scale import ResolutionPlan, ScaleEncoding, input_resolution, nearest_resolution, validate_resolutions
 from .spec import SANMetadataError, SANSpec
+from .train_step import san_backward
 
 __all__ = [
     'add_calibrated_branches', 'AffineKernelGenerator', 'bake', 'calibrate_bn', 'ConversionReport', 'convert',
     'distillation_pairs', 'find_controller', 'get_controller', 'input_resolution', 'interpolate_bn',
     'interpolation_weights', 'kl_to_teachers', 'LOSS_FORMS', 'LossForm', 'MetaConv2d', 'MLPKernelGenerator',
     'nearest_resolution', 'plain_state_shapes', 'private_norms', 'PrivateBatchNorm2d', 'register_conv_kind',
-    'ResolutionPlan', 'ResolutionSampling', 'san_resolution', 'san_state_from_plain', 'SANMetadataError', 'SANSpec',
+    'ResolutionPlan', 'ResolutionSampling', 'san_backward', 'san_resolution', 'san_state_from_plain', 'SANMetadataError', 'SANSpec',
     'scale_distillation_loss', 'ScaleController', 'ScaleEncoding', 'set_mode', 'validate_resolutions',
 ]

@@ -23,6 +23,7 @@ from torch.nn import functional as F
 from .convert import add_calibrated_branches, get_controller, private_norms
 from .inference import model_device
 from .scale import validate_resolutions
+from .train_modes import train_modes_restored
 
 Batches = Union[Iterable[Any], Callable[[int], Iterable[Any]]]
 ON_TRAINING = ('skip', 'error', 'recalibrate')
@@ -132,23 +133,21 @@ def _has_running_stats(norm: nn.Module) -> bool:
 def _calibration_state(model: nn.Module, resolution: int, norms: list[nn.Module]) -> Iterator[None]:
     """Eval mode and ideal inference at ``resolution``; the given BNs in train mode."""
     controller = get_controller(model)
-    modes = {m: m.training for m in model.modules()}
     saved_mode = controller.mode
     momenta = {norm: norm.momentum for norm in norms}
-    try:
-        model.eval()
-        controller.mode = 'ideal'
-        for norm in norms:
-            norm.training = True  # only the layer itself: a BatchNormAct2d's drop stays in eval
-            norm.momentum = None  # cumulative average; the exact moments overwrite it at the end
-        with controller.resolution(resolution), torch.no_grad():
-            yield
-    finally:
-        for norm, momentum in momenta.items():
-            norm.momentum = momentum
-        controller.mode = saved_mode
-        for module, training in modes.items():
-            module.training = training
+    with train_modes_restored(model):
+        try:
+            model.eval()
+            controller.mode = 'ideal'
+            for norm in norms:
+                norm.training = True  # only the layer itself: a BatchNormAct2d's drop stays in eval
+                norm.momentum = None  # cumulative average; the exact moments overwrite it at the end
+            with controller.resolution(resolution), torch.no_grad():
+                yield
+        finally:
+            for norm, momentum in momenta.items():
+                norm.momentum = momentum
+            controller.mode = saved_mode
 
 
 def _requested(model: nn.Module, resolutions: Iterable[int], on_training: str) -> list[int]:

@@ -6,9 +6,7 @@ from typing import Sequence
 import torch
 from torch.nn import functional as F
 
-from .loss_form import LOSS_FORMS, LossForm
-
-DISTILL_MODES = ('all_pairs', 'largest')
+from .loss_form import DISTILL_MODES, LOSS_FORMS, LossForm
 
 
 def kl_to_teachers(student: torch.Tensor, teachers: Sequence[torch.Tensor], temperature: float = 1.0) -> torch.Tensor:

@@ -13,6 +13,7 @@ from torch import nn
 
 from .convert import find_controller, san_resolution
 from .meta_conv import MetaConv2d
+from .train_modes import train_modes_restored
 
 
 def model_device(model: nn.Module) -> torch.device:
@@ -65,14 +66,10 @@ def inference(model: nn.Module, resolution: int | None = None) -> Iterator[nn.Mo
         >>> with inference(net, 160):
         ...     logits = net(x)
     """
-    modes = {m: m.training for m in model.modules()}
-    try:
+    with train_modes_restored(model):
         model.eval()
         with torch.no_grad(), (at_resolution(model, resolution) if resolution is not None else nullcontext()):
             yield model
-    finally:
-        for module, training in modes.items():
-            module.training = training
 
 
 def output_tensors(output: Any) -> list[torch.Tensor]:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 LOSS_FORMS = ('sum', 'mean')
+DISTILL_MODES = ('all_pairs', 'largest')  # every larger resolution teaches each smaller one; only the largest teaches
 
 
 def distillation_pairs(k: int, mode: str = 'all_pairs') -> int:
@@ -30,7 +31,7 @@ def distillation_pairs(k: int, mode: str = 'all_pairs') -> int:
         return k * (k - 1) // 2
     if mode == 'largest':
         return k - 1
-    raise ValueError(f"distillation mode must be 'all_pairs' or 'largest', got {mode!r}")
+    raise ValueError(f"distillation mode must be {' or '.join(map(repr, DISTILL_MODES))}, got {mode!r}")
 
 
 @dataclass(frozen=True)

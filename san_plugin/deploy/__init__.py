@@ -1,13 +1,12 @@
-"""Deployment of a SAN: baked plain models per resolution (checkpoint, ONNX, TorchScript), bundles and
-cascade bundles.
+"""Deployment of a SAN: baked plain models per resolution (checkpoint, ONNX, TorchScript) and bundles
+(a cascade bundle: ``san_plugin.cascade.export_cascade``).
 
 Imports neither mmengine nor mmpretrain.
 """
 from .bundle import export_bundle, select_artifact
-from .cascade_export import export_cascade
 from .compare import ExportMismatchError
-from .export import baked_metadata, export_baked
+from .export import baked_metadata, deployed_model, export_baked
 from .formats import FORMATS, ArtifactFormat
 
-__all__ = ['ArtifactFormat', 'ExportMismatchError', 'FORMATS', 'baked_metadata', 'export_baked', 'export_bundle',
-           'export_cascade', 'select_artifact']
+__all__ = ['ArtifactFormat', 'ExportMismatchError', 'FORMATS', 'baked_metadata', 'deployed_model', 'export_baked',
+           'export_bundle', 'select_artifact']

@@ -7,7 +7,6 @@ with the SAN's own nearest-resolution rule.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import re
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import Any, Iterable, Mapping
 from torch import nn
 
 from san_plugin.core import get_controller, nearest_resolution, validate_resolutions
+from .checksum import sha256
 from .export import FORMAT_VERSION, baked_metadata, export_baked
 from .formats import artifact_format
 
@@ -30,14 +30,6 @@ def _per_resolution(values: Mapping[Any, Any] | None, resolutions: tuple[int, ..
     if unknown:
         raise ValueError(f'{name} given for {unknown}, which are not exported resolutions {resolutions}')
     return table
-
-
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open('rb') as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b''):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def export_bundle(
@@ -94,7 +86,7 @@ def export_bundle(
             'resolution': resolution, 'file': path.name, 'input_size': meta['input_size'],
             'branch': meta['branch'], 'eps': meta['eps'],
             'accuracy': accuracies.get(resolution), 'latency': latencies.get(resolution),
-            'bytes': path.stat().st_size, 'sha256': _sha256(path),
+            'bytes': path.stat().st_size, 'sha256': sha256(path),
         })
     controller = get_controller(model)
     manifest = {

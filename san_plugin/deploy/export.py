@@ -14,13 +14,23 @@ from typing import Any
 import torch
 from torch import nn
 
-from san_plugin.core import bake, get_controller
+from san_plugin.core import bake, find_controller, get_controller
 from san_plugin.core.inference import example_input, inference, input_channels, output_tensors
 from .compare import compare_outputs
 from .formats import artifact_format
 
 BAKED_FORMAT_ID = 'san_plugin.baked'
 FORMAT_VERSION = 1
+
+
+def deployed_model(model: nn.Module, resolution: int) -> nn.Module:
+    """What a deployment runs at ``resolution``: a SAN baked for it (plain convolutions, one BN
+    branch; a copy, the SAN is untouched), a plain model as it is.
+
+    Example:
+        >>> count_flops(deployed_model(san, 64), 64)
+    """
+    return bake(model, resolution) if find_controller(model) is not None else model
 
 
 def baked_metadata(model: nn.Module, resolution: int, in_chans: int | None = None) -> dict[str, Any]:

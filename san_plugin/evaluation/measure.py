@@ -4,13 +4,14 @@ from __future__ import annotations
 import copy
 import statistics
 import time
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from san_plugin.core.inference import example_input, inference, model_device
+from san_plugin.deploy.export import deployed_model
 
 
 def count_flops(model: nn.Module, resolution: int, batch: int = 1, *, in_chans: int | None = None) -> int:
@@ -37,6 +38,18 @@ def count_flops(model: nn.Module, resolution: int, batch: int = 1, *, in_chans: 
         with FlopCounterMode(display=False) as counter:
             model(x)
     return int(counter.get_total_flops())
+
+
+def deployed_gflops(model: nn.Module, sizes: Sequence[int]) -> dict[int, float]:
+    """GFLOPs of one image at each size on what a deployment runs
+    (:func:`~san_plugin.deploy.export.deployed_model`: a SAN baked for that size, a plain model as
+    it is), counted once per size, smallest size first.
+
+    Example:
+        >>> deployed_gflops(san, [64, 32])
+        {32: 0.037, 64: 0.149}
+    """
+    return {int(s): count_flops(deployed_model(model, int(s)), int(s)) / 1e9 for s in sorted(set(sizes))}
 
 
 def count_params(model: nn.Module, *, trainable_only: bool = False) -> int:

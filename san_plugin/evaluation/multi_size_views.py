@@ -5,7 +5,7 @@ from typing import Any, Sequence
 
 import torch
 
-from .cascade_runtime import center_crop, normalised_batch
+from .test_crop import TEST_CROP_RATIO, center_crop, normalised_batch
 
 IMAGENET_MEAN = (0.485 * 255, 0.456 * 255, 0.406 * 255)
 IMAGENET_STD = (0.229 * 255, 0.224 * 255, 0.225 * 255)
@@ -18,7 +18,7 @@ class MultiSizeViews:
     The crops are those of the MMPretrain test pipelines (``ResizeEdge`` + ``CenterCrop``,
     pillow) and of a deployed cascade bundle. With ``torch.utils.data.default_collate`` a
     loader yields ``({size: (N, C, S, S)}, labels)``, what
-    :func:`~san_plugin.evaluation.cascade.collect_probabilities` reads.
+    :func:`~san_plugin.cascade.collect_probabilities` reads.
 
     Example:
         >>> dataset = torchvision.datasets.ImageFolder('imagenet/val', transform=MultiSizeViews([224, 160, 96]))
@@ -27,7 +27,7 @@ class MultiSizeViews:
         torch.Size([32, 3, 160, 160])
     """
 
-    def __init__(self, sizes: Sequence[int], crop_ratio: float = 0.875, *, mean: Sequence[float] = IMAGENET_MEAN,
+    def __init__(self, sizes: Sequence[int], crop_ratio: float = TEST_CROP_RATIO, *, mean: Sequence[float] = IMAGENET_MEAN,
                  std: Sequence[float] = IMAGENET_STD, interpolation: str = 'bicubic', rounding: str = 'round') -> None:
         self.sizes = sorted({int(s) for s in sizes}, reverse=True)
         self.crop_ratio = crop_ratio

@@ -1,4 +1,4 @@
-"""MMPretrain glue of the per-image resolution cascade (the logic is in ``san_plugin.evaluation``).
+"""MMPretrain glue of the per-image resolution cascade (the logic is in ``san_plugin.cascade``).
 
 * :func:`cascade_probabilities`: every image's softmax at every size from a config's test (or
   any) dataloader, one decode per image, each size's crop made as the single-size test does.
@@ -19,8 +19,8 @@ from mmpretrain.registry import METRICS, MODELS
 from mmpretrain.structures import DataSample
 
 from san_plugin.core import input_resolution
-from san_plugin.evaluation.cascade import Cascade, collect_probabilities
-from san_plugin.evaluation.fingerprint import model_fingerprint
+from san_plugin.cascade import Cascade, collect_probabilities, model_fingerprint
+from san_plugin.cascade.rule import cumulative_gflops
 from .classifier import SANClassifier
 from .eval_pipeline import set_model_resolution, set_multi_view_test
 from .tta import view_inputs
@@ -62,7 +62,7 @@ class SANCascadeClassifier(SANClassifier):
     cascade of a thresholds file (``tools/cascade.py``): the smallest size first, then only
     the undecided images at the next size, each step one batch. ``pred_score`` is the
     softmax the image stopped with and the metainfo ``cascade_size`` its exit size. The file
-    is refused (:class:`~san_plugin.evaluation.cascade.CascadeMismatchError`) when it was
+    is refused (:class:`~san_plugin.cascade.CascadeMismatchError`) when it was
     fitted for other training resolutions (at build) or other weights (at the first batch).
 
     Args:
@@ -128,7 +128,7 @@ class CascadeCost(BaseMetric):
 
     def compute_metrics(self, results: list[int]) -> dict[str, float]:
         sizes = sorted(self.gflops)
-        cumulative = {size: sum(self.gflops[s] for s in sizes[:i + 1]) for i, size in enumerate(sizes)}
+        cumulative = dict(zip(sizes, cumulative_gflops(sizes, self.gflops)))
         metrics = {'mean_gflops': sum(cumulative[r] for r in results) / max(len(results), 1)}
         metrics.update({f'images_{s}': float(sum(r == s for r in results)) for s in sizes})
         return metrics

@@ -7,7 +7,8 @@ import torch
 from torch import nn
 from mmpretrain.registry import MODELS
 
-from san_plugin.core.distill import DISTILL_MODES, kl_to_teachers, teachers_of
+from san_plugin.core.distill import kl_to_teachers, teachers_of
+from san_plugin.core.loss_form import DISTILL_MODES
 
 
 @MODELS.register_module()

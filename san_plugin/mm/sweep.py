@@ -8,13 +8,13 @@ the one loop of :mod:`san_plugin.mm.eval_loop`.
 """
 from __future__ import annotations
 
-import copy
 from typing import Iterable, Iterator, Sequence
 
 import torch
 from mmengine.config import Config
 
-from san_plugin.core import bake, find_controller, san_resolution, set_mode
+from san_plugin.core import find_controller, san_resolution, set_mode
+from san_plugin.deploy.export import deployed_model
 from san_plugin.evaluation import (Cost, SweepResult, SweepRow, TTAEntry, count_flops, count_params,
                                    measure_latency)
 from san_plugin.evaluation.sweep_result import PROXY
@@ -78,21 +78,6 @@ def resolution_costs(model, resolutions: Iterable[int], *, batch_size: int = 1, 
         costs[resolution] = Cost(gflops=flops / 1e9, params=count_params(deployed),
                                  latency_ms=latency['median_ms'])
     return costs
-
-
-def deployed_model(model, resolution: int):
-    """What a deployment runs at ``resolution``: a SAN baked for it (plain convolutions, one BN
-    branch; a shallow copy, the SAN is untouched), a plain model as it is.
-
-    Example:
-        >>> count_flops(deployed_model(san, 64), 64)
-    """
-    if find_controller(model) is None:
-        return model
-    deployed = copy.copy(model)
-    deployed._modules = dict(model._modules)
-    deployed.backbone = bake(model.backbone, resolution)
-    return deployed
 
 
 def sweep(san: tuple[Config, str] | None, baselines: Sequence[tuple[Config, str]], test_resolutions: Sequence[int],

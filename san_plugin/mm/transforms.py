@@ -14,9 +14,7 @@ from mmpretrain.registry import TRANSFORMS
 from PIL import Image
 
 from san_plugin.core.scale import validate_resolutions
-
-TEST_CROP_RATIO = 0.875
-
+from san_plugin.evaluation.test_crop import TEST_CROP_RATIO
 
 SHORT_SIDE_ROUNDING = ('round', 'floor')
 

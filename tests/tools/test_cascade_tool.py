@@ -4,6 +4,7 @@ MMPretrain cascade gives the single-size predictions when every image stops at o
 from __future__ import annotations
 
 import copy
+import dataclasses
 import importlib.util
 import json
 import pickle
@@ -17,9 +18,9 @@ from mmengine.runner import Runner, load_checkpoint
 from mmpretrain.registry import MODELS, TRANSFORMS
 from PIL import Image
 
-from san_plugin.evaluation import Cascade, CascadeMismatchError, cross_fit, deployed_gflops, fit_cascade
-from san_plugin.evaluation.cascade_runtime import CascadeBundle, center_crop
-from san_plugin.evaluation.fingerprint import model_fingerprint
+from san_plugin.cascade import Cascade, CascadeBundle, CascadeMismatchError, cross_fit, fit_cascade, model_fingerprint
+from san_plugin.evaluation import deployed_gflops
+from san_plugin.evaluation.test_crop import center_crop
 from san_plugin.mm.cascade import cascade_probabilities, set_cascade_test
 from san_plugin.mm.cli.config import load_config
 from san_plugin.mm.eval_pipeline import set_model_resolution
@@ -74,6 +75,49 @@ def test_the_tool_fits_evaluates_and_saves_beside_the_checkpoint(tiny):
     assert 'held-out data' in fitted.fit['evaluation']['method']
     with pytest.raises(SystemExit, match='--budget: no cascade fits'):
         tool.main([str(config), str(checkpoint), '--budget', str(gflops[16] / 2)])
+
+
+def test_the_report_names_the_saved_thresholds_and_flags_other_sizes_and_a_cost_over_budget():
+    tool = load_tool('cascade.py')
+    single = {16: {'top1': 60.0, 'gflops': 0.01}, 24: {'top1': 65.0, 'gflops': 0.02}, 32: {'top1': 70.0, 'gflops': 0.04}}
+    fit = {'budget_gflops': 0.03, 'fit_top1': 68.0, 'fit_mean_gflops': 0.0290, 'images': 100,
+           'data': 'the whole test set (the evaluation below is cross-fitted over its halves)'}
+    saved = Cascade((16, 24), (0.8,), {16: 0.01, 24: 0.02}, fit=fit)
+    halves = [{'sizes': [16, 24], 'thresholds': [0.7], 'fit_top1': 67.0, 'fit_mean_gflops': 0.0280, 'images': 50,
+               'top1': 66.0, 'mean_gflops': 0.0290},
+              {'sizes': [16, 32], 'thresholds': [0.9], 'fit_top1': 69.0, 'fit_mean_gflops': 0.0295, 'images': 50,
+               'top1': 68.0, 'mean_gflops': 0.0312}]
+    crossed = {'method': 'two-fold cross-fitting over halves of the test set (seed 0)', 'top1': 67.0,
+               'mean_gflops': 0.0301, 'counts': {16: 40, 24: 30, 32: 30}, 'parts': halves, 'images': 100,
+               'single_size': single}
+    text = tool.report(saved, crossed)
+    for line in ['| cascade, cross-fitted | 67.00 | 0.0301 | 16 px: 40, 24 px: 30, 32 px: 30 |',
+                 '- half 2 (50 images): sizes [16, 32], max_prob thresholds 16 px >= 0.9000; out of sample top-1 '
+                 '68.00, mean GFLOPs 0.0312',
+                 'Saved thresholds: sizes [16, 24], max_prob thresholds 16 px >= 0.8000, combine=last. They are fitted '
+                 'on every test image, so nothing here scores them out of sample (in sample: top-1 68.00 at 0.0290 '
+                 'GFLOPs)',
+                 "Note: the saved thresholds run sizes [16, 24]; the cascade row's thresholds, fitted on each half, "
+                 'ran sizes [16, 24, 32].',
+                 'Note: out of sample, half 2 costs 0.0312 GFLOPs per image, over the budget 0.0300 (on the half '
+                 'its thresholds were fitted on: 0.0295).']:
+        assert line in text
+    assert 'half 1 costs' not in text
+    same = [dict(h, sizes=[16, 24], mean_gflops=0.0290) for h in halves]
+    assert 'Note:' not in tool.report(saved, {**crossed, 'parts': same})
+
+    held_out = dataclasses.replace(saved, fit={**fit, 'data': 'held out: train', 'images': 16})
+    scored = {'method': 'thresholds fitted on the held-out data, scored on the test set', 'top1': 66.5,
+              'mean_gflops': 0.0305, 'counts': {16: 60, 24: 40}, 'images': 100, 'single_size': single}
+    text = tool.report(held_out, scored)
+    for line in ['| cascade, saved thresholds | 66.50 | 0.0305 | 16 px: 60, 24 px: 40 |',
+                 'Saved thresholds: sizes [16, 24], max_prob thresholds 16 px >= 0.8000, combine=last; fitted on '
+                 'held out: train (16 images, top-1 68.00 at 0.0290 GFLOPs there); the cascade row scores them out '
+                 'of sample',
+                 'Note: out of sample, the saved thresholds cost 0.0305 GFLOPs per image, over the budget 0.0300 (on '
+                 'their fit data: 0.0290).']:
+        assert line in text
+    assert 'Note:' not in tool.report(held_out, {**scored, 'mean_gflops': 0.0299})
 
 
 def load_tool(name: str):

@@ -8,11 +8,11 @@ import json
 import pytest
 import torch
 
-from san_plugin.evaluation import (Cascade, CascadeMismatchError, MultiSizeViews, collect_probabilities,
-                                   deployed_gflops, fit_cascade, model_fingerprint, run_cascade, simulate_cascade,
-                                   single_size, state_fingerprint)
-from san_plugin.evaluation.cascade_fit import threshold_grid
-from san_plugin.evaluation.cascade_runtime import confidence
+from san_plugin.cascade import (Cascade, CascadeMismatchError, collect_probabilities, fit_cascade, model_fingerprint,
+                                run_cascade, simulate_cascade, single_size, state_fingerprint)
+from san_plugin.cascade.fit import threshold_grid
+from san_plugin.cascade.rule import confidence
+from san_plugin.evaluation import MultiSizeViews, deployed_gflops
 from tiny_models import tiny_san
 
 SIZES = (16, 24, 32)

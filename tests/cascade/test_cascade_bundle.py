@@ -10,10 +10,11 @@ import torch
 from PIL import Image
 
 from image_layouts import write_image_folder
-from san_plugin.deploy import export_cascade
-from san_plugin.evaluation import Cascade, CascadeMismatchError, MultiSizeViews, model_fingerprint
-from san_plugin.evaluation.cascade_fit import threshold_grid
-from san_plugin.evaluation.cascade_runtime import BundleError, CascadeBundle, confidence
+from san_plugin.cascade import (BundleError, Cascade, CascadeBundle, CascadeMismatchError, export_cascade,
+                                model_fingerprint)
+from san_plugin.cascade.fit import threshold_grid
+from san_plugin.cascade.rule import confidence
+from san_plugin.evaluation import MultiSizeViews
 from tiny_models import depthwise_cnn, tiny_san
 from toolbox_blocker import OPENMMLAB, run_without
 

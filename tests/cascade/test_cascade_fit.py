@@ -5,8 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from san_plugin.evaluation import Cascade, cascade_frontier, cross_fit, fit_cascade
-from san_plugin.evaluation.cascade_fit import pick, split_parts, threshold_grid
+from san_plugin.cascade import Cascade, cascade_frontier, cross_fit, fit_cascade
+from san_plugin.cascade.cross_fitting import split_parts
+from san_plugin.cascade.fit import pick, threshold_grid
 from san_plugin.evaluation.sweep_result import NoOperatingPointError
 
 GFLOPS = {16: 1.0, 24: 2.0, 32: 4.0}

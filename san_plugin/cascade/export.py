@@ -1,25 +1,26 @@
-"""A cascade bundle: the baked model of every size of a cascade, its thresholds, and a runtime
-that needs neither this package nor a meta learner (torch, PIL and numpy; onnxruntime for ONNX).
+"""Exporting a cascade bundle: the baked model of every size of a cascade, its thresholds, and a
+runtime that needs neither this package nor a meta learner (torch, PIL and numpy; onnxruntime for ONNX).
 
     bundle/
       cascade.json          sizes, thresholds, score, GFLOPs, preprocessing, one file + sha256 per size
+                            (the format: san_plugin.cascade.bundle)
       model_<S>px.pt|.onnx  the baked plain model of each size (checked against the SAN at export)
       manifest.json         the per-size bundle manifest (san_plugin.deploy.export_bundle)
-      cascade_runtime.py    the cascade as it runs, and its command line:
+      cascade_runtime.py    the cascade as it runs, and its command line (san_plugin.cascade.standalone):
                             python cascade_runtime.py IMAGE [IMAGE ...]
 """
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any, Sequence
 
 from torch import nn
 
-from san_plugin.evaluation import cascade_runtime
-from san_plugin.evaluation.cascade import Cascade
-from .bundle import export_bundle
+from san_plugin.deploy.bundle import export_bundle
+from .bundle import BUNDLE_FILE, bundle_spec
+from .standalone import write_runtime
+from .thresholds import Cascade
 
 RUNNABLE_FORMATS = ('torchscript', 'onnx')
 
@@ -66,20 +67,17 @@ def export_cascade(model: nn.Module, cascade: Cascade, out_dir: str | Path, fmt:
     out_dir = Path(out_dir)
     manifest_path = export_bundle(model, cascade.sizes, out_dir, fmt, **export_kwargs)
     entries = json.loads(manifest_path.read_text())['entries']
-    spec = {
-        'format': cascade_runtime.BUNDLE_FORMAT_ID, 'version': 1,
-        'sizes': list(cascade.sizes), 'thresholds': list(cascade.thresholds), 'score': cascade.score,
-        'combine': cascade.combine, 'gflops': {str(s): cascade.gflops[s] for s in cascade.sizes},
-        'artifact_format': fmt,
-        'artifacts': {str(e['resolution']): {'file': e['file'], 'sha256': e['sha256']} for e in entries},
-        'preprocessing': {'crop_ratio': cascade.crop_ratio, 'interpolation': interpolation, 'rounding': rounding,
-                          'mean': [float(m) for m in mean], 'std': [float(s) for s in std],
-                          'channel_order': channel_order},
-        'classes': list(classes) if classes is not None else None,
-        'source': {'resolutions': list(cascade.resolutions), 'fingerprint': cascade.fingerprint,
-                   'checkpoint': cascade.checkpoint, 'fit': dict(cascade.fit)},
-    }
-    spec_path = out_dir / cascade_runtime.BUNDLE_FILE
+    spec = bundle_spec(
+        sizes=cascade.sizes, thresholds=cascade.thresholds, score=cascade.score, combine=cascade.combine,
+        gflops=cascade.gflops, artifact_format=fmt,
+        artifacts={e['resolution']: {'file': e['file'], 'sha256': e['sha256']} for e in entries},
+        preprocessing={'crop_ratio': cascade.crop_ratio, 'interpolation': interpolation, 'rounding': rounding,
+                       'mean': [float(m) for m in mean], 'std': [float(s) for s in std],
+                       'channel_order': channel_order},
+        classes=classes,
+        source={'resolutions': list(cascade.resolutions), 'fingerprint': cascade.fingerprint,
+                'checkpoint': cascade.checkpoint, 'fit': dict(cascade.fit)})
+    spec_path = out_dir / BUNDLE_FILE
     spec_path.write_text(json.dumps(spec, indent=2) + '\n')
-    shutil.copyfile(cascade_runtime.__file__, out_dir / 'cascade_runtime.py')
+    write_runtime(out_dir)
     return spec_path

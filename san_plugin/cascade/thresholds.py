@@ -1,10 +1,10 @@
-"""A per-image resolution cascade over one SAN and its thresholds file.
+"""A per-image resolution cascade over one SAN, and its thresholds file.
 
 A SAN is one set of weights for every resolution, so each image can stop at the smallest
 size that it needs: a :class:`Cascade` classifies at its smallest size first and an image
 whose confidence clears that size's threshold stops there; the others move up. Fit one with
-:func:`~san_plugin.evaluation.cascade_fit.fit_cascade`; the decisions themselves live in
-:mod:`~san_plugin.evaluation.cascade_runtime` (a standalone file that deployments run too).
+:func:`~san_plugin.cascade.fit.fit_cascade`; the decisions themselves are
+:mod:`~san_plugin.cascade.rule` (which deployments run too).
 
 The thresholds file (JSON, ``format: san_plugin.cascade``) records the sizes, thresholds,
 confidence score, GFLOPs per size, the SAN's training resolutions and a fingerprint of the
@@ -22,10 +22,10 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 from torch import nn
 
-from san_plugin.core import bake, find_controller
-from .cascade_runtime import CascadeOutcome, Views, charged_gflops, check_rule, run_cascade, simulate_cascade
+from san_plugin.core import find_controller
+from san_plugin.evaluation.test_crop import TEST_CROP_RATIO
 from .fingerprint import model_fingerprint
-from .measure import count_flops
+from .rule import CascadeOutcome, Views, charged_gflops, check_rule, run_cascade, simulate_cascade
 
 CASCADE_FORMAT_ID = 'san_plugin.cascade'
 CASCADE_VERSION = 1
@@ -46,7 +46,7 @@ class Cascade:
         score: ``'max_prob'`` (top-1 probability) or ``'margin'`` (top-1 minus top-2).
         combine: ``'last'`` (the exit size's softmax) or ``'mean'`` (the mean over the sizes passed).
         resolutions: the SAN's training resolutions (largest first); checked against the model.
-        fingerprint: :func:`~san_plugin.evaluation.fingerprint.model_fingerprint` of the weights
+        fingerprint: :func:`~san_plugin.cascade.fingerprint.model_fingerprint` of the weights
             it was fitted for; None skips the check.
         checkpoint: where those weights came from (for messages).
         crop_ratio: the test crop ratio of the views (S / short side).
@@ -67,7 +67,7 @@ class Cascade:
     resolutions: tuple[int, ...] = ()
     fingerprint: str | None = None
     checkpoint: str | None = None
-    crop_ratio: float = 0.875
+    crop_ratio: float = TEST_CROP_RATIO
     fit: Mapping[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -85,7 +85,7 @@ class Cascade:
     # -- running -------------------------------------------------------------------------
     def run(self, classify: Callable[[int, torch.Tensor], torch.Tensor], views: Views,
             count: int | None = None) -> CascadeOutcome:
-        """:func:`~san_plugin.evaluation.cascade_runtime.run_cascade` with this cascade's rule."""
+        """:func:`~san_plugin.cascade.rule.run_cascade` with this cascade's rule."""
         return run_cascade(classify, views, self.sizes, self.thresholds, score=self.score, combine=self.combine,
                            count=count)
 
@@ -178,39 +178,3 @@ def single_size(size: int, gflops: Mapping[int, float], **kwargs: Any) -> Cascad
     """The cascade in which every image stops at ``size``: the single-size model."""
     return Cascade((int(size),), (), {int(size): gflops[int(size)]}, **kwargs)
 
-
-def deployed_gflops(model: nn.Module, sizes: Sequence[int]) -> dict[int, float]:
-    """GFLOPs of one image at each size on what a deployment runs: a SAN baked for that size
-    (a plain model as it is), counted once per size.
-
-    Example:
-        >>> deployed_gflops(san, [64, 32])
-        {64: 0.149, 32: 0.037}
-    """
-    san = find_controller(model) is not None
-    return {int(s): count_flops(bake(model, s) if san else model, int(s)) / 1e9 for s in sorted(set(sizes))}
-
-
-def collect_probabilities(classify: Callable[[int, torch.Tensor], torch.Tensor], batches,
-                          sizes: Sequence[int]) -> tuple[dict[int, torch.Tensor], torch.Tensor]:
-    """Every image's softmax at every size, for fitting and reports.
-
-    Args:
-        classify: ``(size, batch) -> logits``.
-        batches: an iterable of ``({size: batch}, labels)``.
-        sizes: the sizes to run.
-
-    Returns:
-        ``({size: (N, C) probabilities}, (N,) labels)`` on the CPU.
-
-    Example:
-        >>> probs, labels = collect_probabilities(lambda s, x: san(x), loader, [64, 48, 32])
-    """
-    probs: dict[int, list[torch.Tensor]] = {int(s): [] for s in sizes}
-    labels = []
-    with torch.no_grad():
-        for views, batch_labels in batches:
-            for size in probs:
-                probs[size].append(torch.softmax(classify(size, views[size]).float(), dim=1).cpu())
-            labels.append(torch.as_tensor(batch_labels).reshape(-1).cpu())
-    return {s: torch.cat(p) for s, p in probs.items()}, torch.cat(labels)
