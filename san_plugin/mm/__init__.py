@@ -24,6 +24,7 @@ from .classifier import NonFiniteLossError, SANClassifier
 from .engine import (BadImageError, CheckedCustomDataset, CPUAmpOptimWrapper, RandomStateHook, SafeLoadImageFromFile,
                      install_engine_fixes)
 from .engine.class_folders import check_class_folders
+from .engine.evaluator_topk import check_evaluator_topk
 from .head import SANClsHead
 from .losses import ScaleDistillationLoss
 from .metrics import ResolutionAccuracy
@@ -37,6 +38,7 @@ from .wrappers import SANDistributedDataParallel
 install_engine_fixes()  # registered names (SafeLoadImageFromFile, CPUAmpOptimWrapper, ...), safe loads, atomic saves
 SANRunner.add_config_step(apply_training_sizes)  # every training-size setting from the config's one statement
 SANRunner.add_config_step(check_class_folders)  # one class list: every split's class folders checked against it
+SANRunner.add_config_step(check_evaluator_topk)  # no evaluator asks for a top-k above the head's classes
 
 __all__ = [  # the SAN components, then the engine components configs name (defined in san_plugin.mm.engine)
     'CascadeCost', 'SANCascadeClassifier', 'MultiResolution', 'MultiResolutionTest', 'MultiResolutionTTA',
