@@ -17,6 +17,11 @@ except ImportError as error:
     raise ModuleNotFoundError(
         f'san_plugin.mm needs the OpenMMLab toolboxes (mmengine, mmcv-lite, mmpretrain): '
         f'pip install "san_plugin[mm]" ({type(error).__name__}: {error})', name=error.name) from error
+import warnings  # noqa: E402
+
+with warnings.catch_warnings():  # mmcv-lite has no compiled ops and classification needs none: not worth a warning
+    warnings.filterwarnings('ignore', message='Fail to import ``MultiScaleDeformableAttention``')
+    import mmpretrain.models  # noqa: F401
 
 from . import conv_kinds  # noqa: F401  (registers mmcv's Conv2dAdaptivePadding with the converter)
 from .cascade import CascadeCost, SANCascadeClassifier
