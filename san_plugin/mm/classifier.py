@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from contextlib import nullcontext
 from typing import Any, Callable, Sequence
 
@@ -16,7 +17,7 @@ from mmpretrain.structures import DataSample
 
 from san_plugin.core import (DEFAULT_ENCODING, DEFAULT_INIT, DEFAULT_RESOLUTIONS, ScaleEncoding, convert,
                              find_controller, get_controller, input_resolution, validate_resolutions)
-from san_plugin.core.divergence import DivergenceMonitor
+from san_plugin.core.divergence import DivergenceMonitor, SANDivergenceWarning
 from .backbone_weights import PretrainedBackbone
 from .head import SANClsHead
 from .preprocessor import SANDataPreprocessor
@@ -290,15 +291,17 @@ class SANClassifier(ImageClassifier):
                 for name, value in zip(names, values[table.numel():])}
 
     def _check_divergence(self, logged: dict[str, float], optim_wrapper: OptimWrapper) -> None:
-        """One warning (and log line) when a resolution's CE (unweighted) exceeds 2 ln(C)."""
+        """One warning, a log line, when a resolution's CE (unweighted) exceeds 2 ln(C)."""
         ce = {}
         for name, value in logged.items():
             if name.startswith('loss_ce_') and self.head.ce_weight(int(name[len('loss_ce_'):])):
                 resolution = int(name[len('loss_ce_'):])
                 ce[resolution] = value / self.head.ce_weight(resolution)
         rates = optim_wrapper.get_lr().get('lr') or [None]
-        message = self.divergence.check(ce, iteration=_current_iteration(), lr=rates[0],
-                                        loss_form=self.head.loss_form.form)
+        with warnings.catch_warnings():  # said once, by the log (console and log file), not also on stderr
+            warnings.simplefilter('ignore', SANDivergenceWarning)
+            message = self.divergence.check(ce, iteration=_current_iteration(), lr=rates[0],
+                                            loss_form=self.head.loss_form.form)
         if message:
             print_log(message, logger='current', level=logging.WARNING)
 
