@@ -9,8 +9,8 @@
 # tenth of the best from-scratch rate) came 0.8-2.5 points short of the from-scratch SAN at the
 # training sizes and level with or above the individually trained baselines
 # (benchmarks/results/imagenette_resnet18_finetune.md). Not run on ImageNet here (no GPU).
-# Another trained model: --cfg-options pretrained_checkpoint=... does not reach the nested keys, so set
-#   model.backbone.init_cfg.checkpoint=PATH model.head.init_cfg.checkpoint=PATH
+# Another trained model: --cfg-options pretrained_checkpoint=... would not reach the settings that use the
+# variable (it is refused), so set model.backbone.init_cfg.checkpoint=PATH model.head.init_cfg.checkpoint=PATH
 _base_ = ['./san_resnet50_imagenet.py']
 pretrained_checkpoint = ('https://download.openmmlab.com/mmclassification/v0/resnet/'
                          'resnet50_8xb32_in1k_20210831-ea4938fc.pth')

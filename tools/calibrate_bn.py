@@ -1,7 +1,7 @@
 """Add calibrated BN branches for ideal inference at test resolutions, and save a new checkpoint.
 
     python tools/calibrate_bn.py CONFIG CHECKPOINT --resolutions 208 176 144 112 [--num-batches 50]
-        [--data-free] [--out CALIBRATED.pth] [--cfg-options ...] [--launcher pytorch]
+        [--data-free] [--on-training skip|recalibrate] [--out CALIBRATED.pth] [--cfg-options ...] [--launcher pytorch]
 
 For each test resolution T the statistics of a new branch (started from S(T)'s) are
 recomputed with exact averages over N training batches cropped at T (RandomResizedCrop
@@ -33,6 +33,10 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument('--resolutions', type=int, nargs='+', required=True, help='test resolutions to calibrate')
     parser.add_argument('--num-batches', type=int, default=50, help='training batches per resolution (per process)')
     parser.add_argument('--data-free', action='store_true', help='interpolate neighbouring branches instead')
+    parser.add_argument('--on-training', choices=('skip', 'recalibrate'), default='skip',
+                        help='a training resolution among --resolutions: skip it (its trained branch is its own), '
+                             'or recompute its branch\'s statistics in place (e.g. after a sampled training, '
+                             'where the middle resolutions ran less often)')
     parser.add_argument('--out', help='output checkpoint (default: CHECKPOINT with _calibrated)')
     add_launch_args(parser, launchers=('none', 'pytorch'))
     return parse_launch_args(parser)
@@ -66,7 +70,7 @@ def main() -> None:
         summary = {t: f'interpolated {weights}' for t, weights in written.items()}
     else:
         used = calibrate_bn(model.backbone, calibration_batches(cfg, model), args.resolutions,
-                            num_batches=args.num_batches)
+                            num_batches=args.num_batches, on_training=args.on_training)
         summary = {t: f'{n} images' for t, n in used.items()}
     out = args.out or os.path.splitext(args.checkpoint)[0] + '_calibrated.pth'
     if get_rank() == 0:

@@ -48,7 +48,8 @@ def main() -> None:
     args = parse_args()
     if not os.path.isfile(args.checkpoint):
         raise SystemExit(f'checkpoint not found: {args.checkpoint}')
-    cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
+    cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher,
+                      set_by={'load_from': 'the CHECKPOINT argument'})
     cfg.load_from = args.checkpoint
     if args.resolution is not None:
         if args.resolution <= 0:

@@ -39,7 +39,8 @@ def parse_args() -> argparse.Namespace:
 
 def main() -> None:
     args = parse_args()
-    cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher)
+    resumed = {'resume': '--resume', 'load_from': '--resume'} if args.resume is not None else {}
+    cfg = load_config(args.config, args.cfg_options, args.work_dir, args.launcher, set_by=resumed)
     if args.no_validate:
         cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     if args.amp:

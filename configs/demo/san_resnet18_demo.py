@@ -38,16 +38,16 @@ test_pipeline = [  # the largest training resolution: ResizeEdge 73 (64 / 0.875)
 ]
 train_dataloader = dict(
     batch_size=32, num_workers=2, persistent_workers=True,
-    dataset=dict(type='CustomDataset', data_root=data_root, data_prefix='train', pipeline=train_pipeline),
+    dataset=dict(type='CheckedCustomDataset', data_root=data_root, data_prefix='train', pipeline=train_pipeline),
     sampler=dict(type='DefaultSampler', shuffle=True))
 val_dataloader = dict(
     batch_size=64, num_workers=2, persistent_workers=True,
-    dataset=dict(type='CustomDataset', data_root=data_root, data_prefix='val', pipeline=val_pipeline),
+    dataset=dict(type='CheckedCustomDataset', data_root=data_root, data_prefix='val', pipeline=val_pipeline),
     sampler=dict(type='DefaultSampler', shuffle=False))
 val_evaluator = dict(type='ResolutionAccuracy', topk=(1, 5))
 test_dataloader = dict(
     batch_size=64, num_workers=2, persistent_workers=True,
-    dataset=dict(type='CustomDataset', data_root=data_root, data_prefix='val', pipeline=test_pipeline),
+    dataset=dict(type='CheckedCustomDataset', data_root=data_root, data_prefix='val', pipeline=test_pipeline),
     sampler=dict(type='DefaultSampler', shuffle=False))
 test_evaluator = dict(type='Accuracy', topk=(1, 5))
 

@@ -17,12 +17,19 @@ except ImportError as error:
     raise ModuleNotFoundError(
         f'san_plugin.mm needs the OpenMMLab toolboxes (mmengine, mmcv-lite, mmpretrain): '
         f'pip install "san_plugin[mm]" ({type(error).__name__}: {error})', name=error.name) from error
+import warnings  # noqa: E402
+
+with warnings.catch_warnings():  # mmcv-lite has no compiled ops and classification needs none: not worth a warning
+    warnings.filterwarnings('ignore', message='Fail to import ``MultiScaleDeformableAttention``')
+    import mmpretrain.models  # noqa: F401
 
 from . import conv_kinds  # noqa: F401  (registers mmcv's Conv2dAdaptivePadding with the converter)
 from .cascade import CascadeCost, SANCascadeClassifier
 from .classifier import NonFiniteLossError, SANClassifier
 from .engine import (BadImageError, CheckedCustomDataset, CPUAmpOptimWrapper, RandomStateHook, SafeLoadImageFromFile,
                      install_engine_fixes)
+from .engine.class_folders import check_class_folders
+from .engine.evaluator_topk import check_evaluator_topk
 from .head import SANClsHead
 from .losses import ScaleDistillationLoss
 from .metrics import ResolutionAccuracy
@@ -35,6 +42,8 @@ from .wrappers import SANDistributedDataParallel
 
 install_engine_fixes()  # registered names (SafeLoadImageFromFile, CPUAmpOptimWrapper, ...), safe loads, atomic saves
 SANRunner.add_config_step(apply_training_sizes)  # every training-size setting from the config's one statement
+SANRunner.add_config_step(check_class_folders)  # one class list: every split's class folders checked against it
+SANRunner.add_config_step(check_evaluator_topk)  # no evaluator asks for a top-k above the head's classes
 
 __all__ = [  # the SAN components, then the engine components configs name (defined in san_plugin.mm.engine)
     'CascadeCost', 'SANCascadeClassifier', 'MultiResolution', 'MultiResolutionTest', 'MultiResolutionTTA',

@@ -16,14 +16,13 @@ from pathlib import Path
 
 import torch
 from mmengine.config import Config
-from mmengine.registry import init_default_scope
 from mmengine.runner import Runner, set_random_seed
-from mmpretrain.registry import MODELS
 from torch.nn import functional as F
 
 from san_plugin.core import LossForm, bake, get_controller
 from san_plugin.diagnostics.loss_scale import gradient_norms, kernel_parameter_kinds, named_grads, top_hessian_eigenvalue
-from .model_from_config import model_config
+from .engine.quiet_init import init_logs_hidden
+from .model_from_config import build_from_config
 from .resolutions import apply_training_sizes
 
 FORMS = ('sum', 'mean')
@@ -31,10 +30,10 @@ FORMS = ('sum', 'mean')
 
 def build_initial_model(cfg: Config, seed: int) -> torch.nn.Module:
     """The config's model as training starts: built and initialised (seeded), in train mode."""
-    init_default_scope(cfg.get('default_scope', 'mmpretrain'))
     set_random_seed(seed)  # python, numpy (the data transforms) and torch
-    model = MODELS.build(model_config(cfg))
-    model.init_weights()
+    model = build_from_config(cfg)
+    with init_logs_hidden(cfg.get('log_level', 'INFO')):
+        model.init_weights()
     return model.train()
 
 

@@ -18,7 +18,8 @@ class ResolutionAccuracy(BaseMetric):
     (a top-k class counts as a hit only with a score above 0, as there), but ``process``
     keeps only one hit flag per resolution and k for every sample, not its scores: an
     ImageNet validation collects and gathers 50,000 x 5 x 2 flags instead of
-    50,000 x 5 x 1,000 floats. A k larger than the number of classes is left out.
+    50,000 x 5 x 1,000 floats. A k larger than the number of classes is an error, as in
+    ``Accuracy`` (the runner refuses such a config at startup: ``check_evaluator_topk``).
 
     Args:
         topk: the k's to report.
@@ -54,28 +55,26 @@ class ResolutionAccuracy(BaseMetric):
                 for resolution in data_samples[0]['resolution_scores']}
         self.results.extend({r: flags[i] for r, flags in hits.items()} for i in range(len(data_samples)))
 
-    def _hits(self, scores: torch.Tensor, labels: torch.Tensor) -> list[tuple[bool | None, ...]]:
-        """Per sample and k of ``topk``: is the label among the top-k classes (with a score
-        above 0)? None for a k larger than the number of classes."""
+    def _hits(self, scores: torch.Tensor, labels: torch.Tensor) -> list[tuple[bool, ...]]:
+        """Per sample and k of ``topk``: is the label among the top-k classes (with a score above 0)?"""
         scores = scores.float()
-        topk = [k for k in self.topk if k <= scores.size(1)]
-        top_scores, top_labels = scores.topk(max(topk, default=0), dim=1)
+        if max(self.topk) > scores.size(1):
+            raise ValueError(f'top-{max(self.topk)} accuracy is unavailable: the model scores {scores.size(1)} '
+                             f'classes (topk={self.topk})')
+        top_scores, top_labels = scores.topk(max(self.topk), dim=1)
         correct = top_labels.eq(labels.to(scores.device)[:, None]) & (top_scores > 0)
-        flags = {k: correct[:, :k].any(dim=1).tolist() for k in topk}
-        return [tuple(flags[k][i] if k in flags else None for k in self.topk) for i in range(scores.size(0))]
+        flags = [correct[:, :k].any(dim=1).tolist() for k in self.topk]
+        return [tuple(flag[i] for flag in flags) for i in range(scores.size(0))]
 
     def compute_metrics(self, results: list[dict]) -> dict[str, float]:
         resolutions = sorted(results[0], reverse=True)
-        first = results[0][resolutions[0]]
-        topk = [(index, k) for index, k in enumerate(self.topk) if first[index] is not None]
         num = len(results)
         metrics: dict[str, float] = {}
         for resolution in resolutions:
-            for index, k in topk:
+            for index, k in enumerate(self.topk):
                 # as mmpretrain's Accuracy: a float32 count times 100 / num
                 count = torch.tensor([float(sum(r[resolution][index] for r in results))])
                 metrics[f'top{k}_{resolution}'] = float(count.mul_(100. / num))
-        topk = [k for _, k in topk]
-        for k in topk:
+        for k in self.topk:
             metrics[f'top{k}_mean'] = sum(metrics[f'top{k}_{r}'] for r in resolutions) / len(resolutions)
         return metrics

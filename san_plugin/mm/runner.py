@@ -13,6 +13,9 @@ from mmengine.model import is_model_wrapper
 from mmengine.registry import RUNNERS
 from mmengine.runner import Runner
 
+from san_plugin.core import SANMetadataError
+from .metadata_mismatch import explain_metadata_error
+
 
 @RUNNERS.register_module()
 class SANRunner(Runner):
@@ -48,6 +51,14 @@ class SANRunner(Runner):
         for step in cls.config_steps:
             step(cfg)
         return super().from_cfg(cfg)
+
+    def load_checkpoint(self, filename: str, *args, **kwargs) -> dict:
+        """mmengine's, with a checkpoint of another SAN refused naming the file and the settings to give
+        (``load_from``, ``--resume``, ``tools/test.py``)."""
+        try:
+            return super().load_checkpoint(filename, *args, **kwargs)
+        except SANMetadataError as error:
+            raise explain_metadata_error(error, filename, self.model) from error
 
     def _init_model_weights(self) -> None:
         model = self.model.module if is_model_wrapper(self.model) else self.model

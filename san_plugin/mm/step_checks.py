@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from typing import Sequence
 
 import torch
@@ -16,7 +17,7 @@ import torch.distributed as dist
 from mmengine.logging import MessageHub, print_log
 from mmengine.optim import OptimWrapper
 
-from san_plugin.diagnostics.divergence import DivergenceMonitor
+from san_plugin.diagnostics.divergence import DivergenceMonitor, SANDivergenceWarning
 
 
 class NonFiniteLossError(FloatingPointError):
@@ -87,7 +88,7 @@ def check_finite(losses: list[float], world: int, resolutions: Sequence[int], op
 
 def check_divergence(monitor: DivergenceMonitor, ce: dict[int, float], optim_wrapper: OptimWrapper,
                      loss_form: str) -> None:
-    """One warning (and log line) when a resolution's unweighted CE exceeds the monitor's bound.
+    """One warning, a log line, when a resolution's unweighted CE exceeds the monitor's bound.
 
     Args:
         monitor: the model's :class:`DivergenceMonitor` (it warns once per run).
@@ -97,7 +98,9 @@ def check_divergence(monitor: DivergenceMonitor, ce: dict[int, float], optim_wra
     """
     rates = optim_wrapper.get_lr().get('lr') or [None]
     iteration = current_iteration()
-    message = monitor.check(ce, iteration=None if iteration is None else iteration + 1, lr=rates[0],
-                            loss_form=loss_form)
+    with warnings.catch_warnings():  # said once, by the log (console and log file), not also on stderr
+        warnings.simplefilter('ignore', SANDivergenceWarning)
+        message = monitor.check(ce, iteration=None if iteration is None else iteration + 1, lr=rates[0],
+                                loss_form=loss_form)
     if message:
         print_log(message, logger='current', level=logging.WARNING)

@@ -66,7 +66,6 @@ def _reference_resolution_accuracy(samples: list[dict], topk: tuple[int, ...]) -
     resolutions = sorted(samples[0]['resolution_scores'], reverse=True)
     labels = torch.cat([s['gt_label'] for s in samples])
     num_classes = samples[0]['resolution_scores'][resolutions[0]].numel()
-    topk = tuple(k for k in topk if k <= num_classes)
     metrics = {}
     for resolution in resolutions:
         scores = torch.stack([s['resolution_scores'][resolution] for s in samples])
@@ -77,7 +76,7 @@ def _reference_resolution_accuracy(samples: list[dict], topk: tuple[int, ...]) -
     return metrics
 
 
-@pytest.mark.parametrize('num_classes,topk', [(10, (1, 5)), (4, (5, 1, 2)), (1000, (1, 5))])
+@pytest.mark.parametrize('num_classes,topk', [(10, (1, 5)), (4, (4, 1, 2)), (1000, (1, 5))])
 def test_resolution_accuracy_keeps_hit_flags_and_equals_accuracy_on_full_scores(num_classes, topk):
     gen = torch.Generator().manual_seed(num_classes)
     resolutions = (32, 24, 16)
@@ -104,8 +103,16 @@ def test_resolution_accuracy_keeps_hit_flags_and_equals_accuracy_on_full_scores(
         assert set(result) == set(resolutions)
         for flags in result.values():
             assert isinstance(flags, tuple) and len(flags) == len(topk)
-            assert all(f is None or type(f) is bool for f in flags)
+            assert all(type(f) is bool for f in flags)
     result = metric.evaluate(len(samples))
     reference = _reference_resolution_accuracy(samples, topk)
     assert result == reference  # the same float values, key for key
     assert 0 < result['accuracy/top1_24'] < result['accuracy/top1_32'] < 100
+
+
+def test_resolution_accuracy_refuses_a_k_above_the_number_of_classes():
+    metric = METRICS.build(dict(type='ResolutionAccuracy', topk=(1, 5)))
+    sample = DataSample().set_gt_label(0)
+    sample.set_field({32: torch.tensor([0.5, 0.3, 0.2])}, 'resolution_scores', field_type='metainfo')
+    with pytest.raises(ValueError, match='top-5 accuracy is unavailable: the model scores 3 classes'):
+        metric.process(None, [sample.to_dict()])

@@ -55,6 +55,40 @@ def test_checkpoint_of_another_san_is_refused_naming_every_differing_field(train
     assert 'resolutions: checkpoint has [32, 24], this model has [40, 24]' in result.stderr
     for field in ('encoding', 'meta_hidden'):
         assert f'{field}: checkpoint has' in result.stderr
+    assert f'SANMetadataError: {checkpoint}: the checkpoint was made for a differently converted SAN' in result.stderr
+    assert ('To build the SAN this checkpoint holds, give the config its settings: --cfg-options '
+            '"model.san.encoding.factor=0.1" "model.san.encoding.base=32.0" "model.san.encoding.offset=0.0" '
+            '"model.san.meta_hidden=None" "model.san.resolutions=[32,24]"') in result.stderr
+
+
+def test_an_image_given_as_the_checkpoint_is_called_what_it_is(trained, image_folder):
+    config, checkpoint = trained
+    image = next((image_folder / 'val' / 'classA').iterdir())
+    result = run_tool('test.py', str(config), str(image), '--work-dir', str(checkpoint.parent / 'image'), check=False)
+    assert result.returncode != 0
+    assert f'NotACheckpointError: {image} is not a PyTorch checkpoint: it is a JPEG image' in result.stderr
+    assert 'interrupted save' not in result.stderr
+
+
+def test_a_topk_above_the_heads_classes_stops_testing_before_the_first_image(trained):
+    config, checkpoint = trained
+    result = run_tool('test.py', str(config), str(checkpoint), '--work-dir', str(checkpoint.parent / 'top5'),
+                      '--cfg-options', 'test_evaluator.topk=(1,5)', check=False)
+    assert result.returncode != 0
+    assert ('EvaluatorTopkError: test_evaluator.topk = (1, 5) asks for top-5 accuracy, but the head has 2 classes'
+            in result.stderr)
+    assert 'Epoch(test)' not in result.stdout
+
+
+def test_an_override_that_nothing_reads_stops_training_at_startup(image_folder, tmp_path):
+    config = write_config(tmp_path / 'config.py', image_folder)
+    result = run_tool('train.py', str(config), '--work-dir', str(tmp_path / 'work'), '--cfg-options',
+                      'data_root=/elsewhere', check=False)
+    assert result.returncode != 0
+    assert ("UnusedConfigKeyError: --cfg-options data_root: 'data_root' is a variable of " in result.stderr
+            and 'override the setting(s) that hold its value instead: test_dataloader.dataset.data_root, '
+                'train_dataloader.dataset.data_root, val_dataloader.dataset.data_root' in result.stderr)
+    assert not (tmp_path / 'work').exists()
 
 
 SAFE_LOADING = """

@@ -118,6 +118,26 @@ def test_calibrate_bn_and_export_load_the_converted_checkpoint(released, tmp_pat
     assert 'backbone.timm_model.layer1.0.conv1.weight' in plain and 'head.fc.weight' in plain
 
 
+def test_calibrate_bn_recalibrates_a_training_branch_in_place_when_asked(released, tmp_path):
+    """--on-training recalibrate: the training branch's statistics are re-estimated (e.g. after a sampled
+    training), its affine parameters kept, no new branch added; the default skips it."""
+    before = torch.load(released['san'], weights_only=True)['state_dict']
+    out = tmp_path / 'recalibrated.pth'
+    run_tool('calibrate_bn.py', str(SAN_CONFIG), str(released['san']), '--resolutions', '160', '--num-batches', '1',
+             '--on-training', 'recalibrate', '--out', str(out), *options(SAN_CONFIG, released['data']), timeout=600)
+    after = torch.load(out, weights_only=True)['state_dict']
+    means = [k for k in after if '.branches.160.' in k and k.endswith('running_mean')]
+    assert means and any(not torch.equal(after[k], before[k]) for k in means)
+    weights = [k for k in after if '.branches.160.' in k and k.endswith('.weight')]
+    assert weights and all(torch.equal(after[k], before[k]) for k in weights)
+    assert set(after) == set(before)  # no calibrated branch added
+    skipped = tmp_path / 'skipped.pth'
+    run_tool('calibrate_bn.py', str(SAN_CONFIG), str(released['san']), '--resolutions', '160', '--num-batches', '1',
+             '--out', str(skipped), *options(SAN_CONFIG, released['data']), timeout=600)
+    kept = torch.load(skipped, weights_only=True)['state_dict']
+    assert all(torch.equal(kept[k], before[k]) for k in means)
+
+
 def test_a_checkpoint_of_another_architecture_is_refused_and_nothing_written(released, tmp_path):
     out = tmp_path / 'r50.pth'
     done = run_tool('convert_official.py', str(released['root'] / 'checkpoint.pth.tar'), str(out), '--arch',

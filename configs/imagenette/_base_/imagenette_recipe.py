@@ -27,11 +27,11 @@ auto_scale_lr = dict(base_batch_size=64)
 
 train_dataloader = dict(
     batch_size=batch_size, num_workers=2, persistent_workers=True,
-    dataset=dict(type='CustomDataset', data_root=data_root, data_prefix='train'),
+    dataset=dict(type='CheckedCustomDataset', data_root=data_root, data_prefix='train'),
     sampler=dict(type='DefaultSampler', shuffle=True))
 val_dataloader = dict(
     batch_size=100, num_workers=2, persistent_workers=True,
-    dataset=dict(type='CustomDataset', data_root=data_root, data_prefix='val'),
+    dataset=dict(type='CheckedCustomDataset', data_root=data_root, data_prefix='val'),
     sampler=dict(type='DefaultSampler', shuffle=False))
 test_dataloader = val_dataloader
 

@@ -10,6 +10,9 @@ config reading and launcher set-up are :mod:`san_plugin.mm.cli`.
 ``atomic_save``        checkpoints and ``last_checkpoint`` are written atomically
 ``load_image``         ``SafeLoadImageFromFile``: decoding errors name the file, opt-in skip
 ``checked_dataset``    ``CheckedCustomDataset``: empty classes and missing files are errors
+``folder_listing``     a split's class folders, listed as ``CustomDataset`` labels them
+``class_folders``      ``check_class_folders``: every split's class folders against one class list
+``evaluator_topk``     ``check_evaluator_topk``: no evaluator asks for a top-k above the head's classes
 ``sync_bn``            ``CPUSyncBatchNorm``: synchronised batch norm over gloo (no GPU)
 ``amp``                ``CPUAmpOptimWrapper`` (bf16 autocast without a GPU) and ``use_amp``
 ``random_state``       ``RandomStateHook``: a resumed epoch-based run draws the same augmentations
@@ -21,7 +24,8 @@ config reading and launcher set-up are :mod:`san_plugin.mm.cli`.
 Importing these modules changes nothing global. :func:`install_engine_fixes` does it
 all, in one explicit call: it registers the components under the names configs use and
 installs the safe loader and the atomic writer into mmengine. ``import san_plugin.mm``
-(what a config's ``custom_imports = dict(imports=['san_plugin.mm'])`` runs) calls it.
+(what a config's ``custom_imports = dict(imports=['san_plugin.mm'])`` runs) calls it, and
+adds the two config checks (``check_class_folders``, ``check_evaluator_topk``) to the runner.
 """
 from __future__ import annotations
 

@@ -37,7 +37,8 @@ import torch
 from mmengine.logging import HistoryBuffer
 from mmengine.runner import CheckpointLoader
 
-__all__ = ['UnsafeCheckpointError', 'CorruptCheckpointError', 'safe_load', 'register_safe_checkpoint_loader']
+__all__ = ['UnsafeCheckpointError', 'CorruptCheckpointError', 'NotACheckpointError', 'safe_load',
+           'register_safe_checkpoint_loader']
 
 PathOrFile = Union[str, 'os.PathLike[str]', IO[bytes]]
 
@@ -87,6 +88,49 @@ class CorruptCheckpointError(RuntimeError):
             f'Checkpoint {source} is truncated or corrupt and cannot be read '
             f'({type(reason).__name__}: {detail}). It may be the partial '
             'write of an interrupted save: use an earlier checkpoint.')
+
+
+class NotACheckpointError(CorruptCheckpointError):
+    """A file that is not a torch checkpoint at all (an image, a text file), not a damaged one.
+
+    Example:
+        >>> safe_load('photo.jpg')
+        Traceback (most recent call last):
+        NotACheckpointError: photo.jpg is not a PyTorch checkpoint: it is a JPEG image, ...
+    """
+
+    def __init__(self, source: str, kind: str) -> None:
+        self.source = source
+        RuntimeError.__init__(
+            self, f'{source} is not a PyTorch checkpoint: it is {kind}, not the zip archive (or pickle) '
+            'that torch.save writes. Give the checkpoint file (.pth) a training run saved.')
+
+
+# The first bytes of files people pass by mistake; a checkpoint starts with b'PK' (zip) or 0x80 (pickle).
+_FILE_SIGNATURES = ((b'\xff\xd8\xff', 'a JPEG image'), (b'\x89PNG', 'a PNG image'), (b'GIF8', 'a GIF image'),
+                    (b'RIFF', 'a RIFF file (e.g. a WebP image)'), (b'%PDF', 'a PDF document'),
+                    (b'\x1f\x8b', 'a gzip archive'), (b'\x89HDF', 'an HDF5 file (e.g. Keras weights)'))
+
+
+def _not_a_checkpoint(target: Any) -> str | None:
+    """What the file is if its first bytes are not those of a checkpoint (zip or pickle) of any length;
+    None for a checkpoint, a damaged or empty one, or a file that cannot be read again."""
+    try:
+        if isinstance(target, str):
+            with open(target, 'rb') as file:
+                head = file.read(8)
+        else:
+            target.seek(0)
+            head = target.read(8)
+    except (OSError, AttributeError, ValueError):
+        return None
+    if not head or head.startswith(b'PK') or head[:1] == b'\x80':
+        return None
+    for signature, kind in _FILE_SIGNATURES:
+        if head.startswith(signature):
+            return kind
+    text = all(32 <= byte < 127 or byte in b'\t\n\r' for byte in head)
+    return 'a text file' if text else 'neither a zip archive nor a pickle'
 
 
 class _RefusedGetattr(Exception):
@@ -204,7 +248,9 @@ def safe_load(path_or_file: PathOrFile, map_location: Any = None) -> Any:
         FileNotFoundError: The path is not a file.
         UnsafeCheckpointError: The pickle references a global that is not
             allowed; nothing outside the allowlist was called.
-        CorruptCheckpointError: The file is truncated or not a checkpoint.
+        CorruptCheckpointError: The file is truncated or damaged.
+        NotACheckpointError: The file is something else (an image, a text
+            file); a ``CorruptCheckpointError``.
 
     Example:
         >>> ckpt = safe_load('work_dirs/exp/iter_2.pth', map_location='cpu')
@@ -234,6 +280,9 @@ def safe_load(path_or_file: PathOrFile, map_location: Any = None) -> Any:
         if name is not None:
             raise UnsafeCheckpointError(source, name) from None
         if _is_corruption(err):
+            kind = _not_a_checkpoint(target)
+            if kind is not None:
+                raise NotACheckpointError(source, kind) from err
             raise CorruptCheckpointError(source, err) from err
         if hasattr(err, 'add_note'):
             err.add_note(f'while loading checkpoint {source}')

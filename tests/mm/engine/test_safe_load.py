@@ -12,7 +12,7 @@ from mmengine.logging import HistoryBuffer
 from mmengine.runner import CheckpointLoader, load_checkpoint
 
 from san_plugin.mm.engine import safe_load as safe_load_module
-from san_plugin.mm.engine.safe_load import (CorruptCheckpointError, UnsafeCheckpointError,
+from san_plugin.mm.engine.safe_load import (CorruptCheckpointError, NotACheckpointError, UnsafeCheckpointError,
                                             register_safe_checkpoint_loader, safe_load)
 from import_graph import third_party_roots
 from toy_runs import CountIters, ToyDataset, ToyModel, make_runner
@@ -208,3 +208,19 @@ def test_garbage_file_names_path(tmp_path):
 def test_module_imports_only_torch_numpy_mmengine_stdlib():
     third_party = third_party_roots(safe_load_module.__file__)
     assert third_party <= {'torch', 'numpy', 'mmengine'}
+
+
+def test_a_file_that_is_not_a_checkpoint_is_called_what_it_is(tmp_path):
+    """An image or a text file is not 'the partial write of an interrupted save'."""
+    from PIL import Image
+
+    image = tmp_path / 'photo.JPEG'
+    Image.new('RGB', (8, 8)).save(image)
+    text = tmp_path / 'notes.pth'
+    text.write_text('epoch 6: top-1 71.2\n')
+    for path, kind in ((image, 'a JPEG image'), (text, 'a text file')):
+        with pytest.raises(NotACheckpointError) as info:
+            safe_load(path)
+        assert str(info.value).startswith(f'{path} is not a PyTorch checkpoint: it is {kind}, not the zip archive')
+        assert 'interrupted save' not in str(info.value)
+        assert isinstance(info.value, CorruptCheckpointError)
