@@ -100,12 +100,12 @@ def _spatial(output) -> tuple[int, ...] | None:
 
 def _has_conv(module: nn.Module) -> bool:
     from san_plugin.core.conv_kinds import is_convolution
-    from san_plugin.core.meta_conv import MetaConv2d
+    from san_plugin.core import MetaConv2d
     return any(isinstance(m, MetaConv2d) or is_convolution(m) for m in module.modules())
 
 
 def _stages(backbone: nn.Module) -> Iterator[tuple[str, nn.Module]]:
-    from san_plugin.core.scale import ScaleController
+    from san_plugin.core import ScaleController
     return ((name, child) for name, child in backbone.named_children() if not isinstance(child, ScaleController))
 
 
