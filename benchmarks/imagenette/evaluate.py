@@ -25,7 +25,7 @@ import json
 import os
 import time
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -64,10 +64,27 @@ def parse_combination(text: str) -> tuple[int, ...]:
         raise argparse.ArgumentTypeError(f'--tta {text!r}: give sizes such as 64,56 ({error})') from error
 
 
-def _collate(samples: list[dict]) -> tuple[list[torch.Tensor], torch.Tensor]:
+def collate_views(samples: list[dict]) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Samples whose ``img`` is a list of views -> ``([(N, H, W, C) uint8 per view], labels)``."""
     views = [torch.from_numpy(np.stack([s['img'][i] for s in samples])) for i in range(len(samples[0]['img']))]
     labels = torch.tensor([int(np.asarray(s['gt_label']).reshape(-1)[0]) for s in samples])
     return views, labels
+
+
+def input_normaliser(cfg) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``(N, H, W, C)`` views as the loader gives them (``LoadImageFromFile``: BGR, 0..255) -> the model's
+    normalised ``(N, C, H, W)`` float input (the config's data preprocessor: mean, std, ``to_rgb``)."""
+    preprocessor = cfg.get('data_preprocessor', {})
+    mean = torch.tensor(preprocessor.get('mean', [123.675, 116.28, 103.53])).view(1, 3, 1, 1)
+    std = torch.tensor(preprocessor.get('std', [58.395, 57.12, 57.375])).view(1, 3, 1, 1)
+    to_rgb = preprocessor.get('to_rgb', True)
+
+    def normalised(view: torch.Tensor) -> torch.Tensor:
+        x = view.permute(0, 3, 1, 2).float()
+        if to_rgb:
+            x = x.flip(1)
+        return (x - mean) / std
+    return normalised
 
 
 def build_model(cfg, checkpoint: str) -> torch.nn.Module:
@@ -94,17 +111,27 @@ def gflops_per_size(model: torch.nn.Module, sizes: Iterable[int]) -> dict[str, f
     return {str(t): g for t, g in sorted(deployed_gflops(model, sizes).items(), reverse=True)}
 
 
-def _loader(cfg, sizes: Sequence[int], batch_size: int, num_workers: int):
-    """The validation images, each decoded once and cropped at every one of ``sizes``."""
+def view_dataset(cfg, views_step, split: str = 'val'):
+    """The images of the config's validation (``split='val'``) or training (``'train'``) dataset, each
+    decoded once (``LoadImageFromFile``) and turned into a list of views by ``views_step`` (a transform
+    dict or a callable)."""
     from mmengine.registry import init_default_scope
     from mmpretrain.registry import DATASETS
     init_default_scope(cfg.get('default_scope', 'mmpretrain'))
-    dataset_cfg = (cfg.get('val_dataloader') or cfg.test_dataloader).dataset.copy()
-    dataset_cfg.pipeline = [dict(type='LoadImageFromFile'),
-                            dict(type='MultiResolutionTest', resolutions=list(sizes), backend='pillow',
-                                 interpolation='bicubic')]
-    return torch.utils.data.DataLoader(DATASETS.build(dataset_cfg), batch_size=batch_size, shuffle=False,
-                                       num_workers=num_workers, collate_fn=_collate)
+    loaders = {'val': cfg.get('val_dataloader') or cfg.test_dataloader, 'train': cfg.get('train_dataloader')}
+    if loaders.get(split) is None:
+        raise ValueError(f'the config has no {split} dataloader (split must be one of {sorted(loaders)})')
+    dataset_cfg = loaders[split].dataset.copy()
+    dataset_cfg.pipeline = [dict(type='LoadImageFromFile'), views_step]
+    return DATASETS.build(dataset_cfg)
+
+
+def _loader(cfg, sizes: Sequence[int], batch_size: int, num_workers: int):
+    """The validation images, each decoded once and cropped at every one of ``sizes``."""
+    dataset = view_dataset(cfg, dict(type='MultiResolutionTest', resolutions=list(sizes), backend='pillow',
+                                     interpolation='bicubic'))
+    return torch.utils.data.DataLoader(dataset, batch_size=batch_size, shuffle=False, num_workers=num_workers,
+                                       collate_fn=collate_views)
 
 
 @torch.no_grad()  # not inference_mode: MetaConv2d caches kernels by parameter version
@@ -115,10 +142,7 @@ def _evaluate(model, cfg, row_sets: dict[int, list], proxy: dict[int, int | str]
     from san_plugin.core import san_resolution
     tta_sizes = {s for combination in tta for s in combination}
     sizes = sorted(set(row_sets) | tta_sizes, reverse=True)
-    preprocessor = cfg.get('data_preprocessor', {})
-    mean = torch.tensor(preprocessor.get('mean', [123.675, 116.28, 103.53])).view(1, 3, 1, 1)
-    std = torch.tensor(preprocessor.get('std', [58.395, 57.12, 57.375])).view(1, 3, 1, 1)
-    to_rgb = preprocessor.get('to_rgb', True)
+    normalised = input_normaliser(cfg)
 
     def logits_of(x: torch.Tensor, row: int | str) -> torch.Tensor:
         if row == 'baseline':
@@ -133,10 +157,7 @@ def _evaluate(model, cfg, row_sets: dict[int, list], proxy: dict[int, int | str]
         total += len(labels)
         scores = {}
         for t, view in zip(sizes, views):
-            x = view.permute(0, 3, 1, 2).float()  # LoadImageFromFile gives BGR, HWC
-            if to_rgb:
-                x = x.flip(1)
-            x = (x - mean) / std
+            x = normalised(view)
             rows = list(row_sets.get(t, []))
             if t in tta_sizes and proxy[t] not in rows:
                 rows.append(proxy[t])
@@ -251,8 +272,8 @@ def add_tta(eval_json: str | Path, cfg, checkpoint: str, tta: Iterable[Iterable[
 
 
 def model_dir_inputs(model_dir: Path, data_root: str | None = None):
-    """The config ``run.py`` dumped into a model's folder and its checkpoint (``timing.json``'s,
-    looked up in the folder first, so a copied folder works)."""
+    """The config ``run.py`` dumped into a model's folder (its loaders' data root set to ``data_root``
+    if given) and its checkpoint (``timing.json``'s, looked up in the folder first, so a copied folder works)."""
     from mmengine.config import Config
     configs = sorted(model_dir.glob('*_run_config.py'))
     timing = model_dir / 'timing.json'
@@ -260,7 +281,7 @@ def model_dir_inputs(model_dir: Path, data_root: str | None = None):
         raise FileNotFoundError(f'{model_dir}: expected <model>_run_config.py and timing.json (written by run.py)')
     cfg = Config.fromfile(str(configs[0]))
     if data_root is not None:
-        for key in ('val_dataloader', 'test_dataloader'):
+        for key in ('train_dataloader', 'val_dataloader', 'test_dataloader'):
             if cfg.get(key):
                 cfg[key].dataset.data_root = data_root
     recorded = Path(json.loads(timing.read_text())['checkpoint'])
