@@ -1,7 +1,6 @@
 """SANClassifier: any MMPretrain classifier's backbone turned into a SAN by a config flag."""
 from __future__ import annotations
 
-from contextlib import nullcontext
 from typing import Any, Callable, Mapping, Sequence
 
 import torch
@@ -12,13 +11,12 @@ from mmpretrain.structures import DataSample
 
 from san_plugin.core import SANSpec, convert, find_controller, get_controller, input_resolution
 from san_plugin.core.sampling import ResolutionSampling
-from san_plugin.diagnostics.divergence import DivergenceMonitor
 from .backbone_weights import PretrainedBackbone
-from .engine.backward_count import backward_within_iteration
 from .head import SANClsHead
 from .preprocessor import SANDataPreprocessor
+from .multi_resolution_step import MultiResolutionStep
 from .resolutions import SAN_KEY, SAN_SOURCE, fill_or_check
-from .step_checks import NonFiniteLossError, check_divergence, check_finite, current_iteration, losses_of_all_ranks
+from .step_checks import NonFiniteLossError
 
 #: The options of ``san=dict(...)`` that steer training, not the conversion (so no ``SANSpec``
 #: field), with their defaults; the other keys of ``san`` are the ``SANSpec`` fields.
@@ -107,9 +105,7 @@ class SANClassifier(ImageClassifier):
         self.channels_last = channels_last
         if channels_last:
             self.to(memory_format=torch.channels_last)
-        self.divergence = DivergenceMonitor(self.head.num_classes)
-        self.sampling: ResolutionSampling = options.get('sampling', ResolutionSampling())
-        self._steps_outside_a_loop = 0
+        self.multi_resolution_step = MultiResolutionStep(options.get('sampling', ResolutionSampling()), self.head.num_classes)
 
     @staticmethod
     def _san_settings(san: Mapping[str, Any]) -> tuple[SANSpec, dict[str, Any]]:
@@ -219,17 +215,7 @@ class SANClassifier(ImageClassifier):
     def train_step(self, data: dict | tuple | list, optim_wrapper: OptimWrapper,
                    forward: Callable[..., Any] | None = None) -> dict[str, torch.Tensor]:
         """One optimisation step over all resolutions (or the drawn ones, see ``sampling``), one
-        backward per resolution.
-
-        Every resolution's loss goes through ``optim_wrapper.scale_loss`` and
-        ``optim_wrapper.backward`` (accumulation, AMP loss scaling), and the update is
-        ``optim_wrapper.step()`` + ``zero_grad()`` when ``should_update()``, as in
-        ``OptimWrapper.update_params``, so clipping, ``AmpOptimWrapper``,
-        ``CPUAmpOptimWrapper`` and ``accumulative_counts`` behave as there. The losses
-        stay on the device until all resolutions ran: one host read per iteration (with
-        the log values) checks them, all-reduced over the ranks of a process group,
-        before the update, so a non-finite loss on any rank stops every rank with the
-        same :class:`NonFiniteLossError` and no weight changes.
+        backward per resolution (:class:`~san_plugin.mm.multi_resolution_step.MultiResolutionStep`).
 
         Args:
             data: a batch from the dataloader.
@@ -242,88 +228,14 @@ class SANClassifier(ImageClassifier):
                 (``optim_wrapper.should_sync()``), every other forward runs under ``no_sync()``.
 
         Returns:
-            ``loss_ce_<S>`` per resolution, ``loss_sd`` (all resolutions) and ``loss``, as
-            0-dim CPU tensors (read in the same host read, so logging them syncs nothing).
+            ``loss_ce_<S>`` per resolution that ran, ``loss_sd`` (all of them) and ``loss``, as
+            0-dim CPU tensors (read in the step's one host read, so logging them syncs nothing).
 
         Raises:
             NonFiniteLossError: a resolution's loss was NaN or infinite on some rank; the
                 gradients are zeroed and the optimizer did not step.
         """
-        forward = self if forward is None else forward  # a compiled module has no truth value
-        sizes = self._step_resolutions()
-        with optim_wrapper.optim_context(self):
-            data = self._preprocess(data, sizes)
-        views = data['inputs'] if isinstance(data['inputs'], (list, tuple)) else [data['inputs']]
-        if sizes is not None:
-            views = [view for view in views if input_resolution(view) in sizes]
-        views = [self._to_memory_format(view) for view in views]
-        samples = data['data_samples']
-        sync_last = optim_wrapper.should_sync()  # the iteration that ends an accumulation window
-        no_sync = getattr(forward, 'no_sync', None)
-        teachers: list[torch.Tensor] = []
-        losses_seen: list[torch.Tensor] = []
-        log_vars: dict[str, torch.Tensor] = {}
-        for index, inputs in enumerate(views):
-            last = index == len(views) - 1
-            sync = no_sync is None or (last and sync_last)
-            with optim_wrapper.optim_context(self), (nullcontext() if sync else no_sync()):
-                logits = forward(inputs, mode='tensor')
-                losses = self.head.loss_from_logits(logits, samples, resolution=input_resolution(inputs),
-                                                    teachers=tuple(teachers), present=len(views))
-            teachers.append(logits.detach())
-            loss, resolution_vars = self.parse_losses(losses)
-            losses_seen.append(loss.detach().reshape(()).float())
-            backward_within_iteration(optim_wrapper, loss, last)
-            for key, value in resolution_vars.items():
-                if key.startswith('loss_sd_'):
-                    key = 'loss_sd'
-                log_vars[key] = log_vars.get(key, 0) + value
-        table = losses_of_all_ranks(torch.stack(losses_seen))
-        names = list(log_vars)
-        logged = torch.stack([log_vars[name].detach().double().reshape(()) for name in names])
-        # The one host read of the iteration: every rank's per-resolution losses and this
-        # rank's log values (mmengine's logging reads each log value with .item() otherwise).
-        values = torch.cat([table.flatten().double(), logged.to(table.device)]).tolist()
-        resolutions = [input_resolution(v) for v in views]
-        check_finite(values[:table.numel()], table.shape[0], resolutions, optim_wrapper)
-        logged_values = dict(zip(names, values[table.numel():]))
-        check_divergence(self.divergence, self._unweighted_ce(logged_values, len(views)), optim_wrapper,
-                         self.head.loss_form.form)
-        if optim_wrapper.should_update():
-            optim_wrapper.step()
-            optim_wrapper.zero_grad()
-        return {name: torch.tensor(value, dtype=log_vars[name].dtype) for name, value in logged_values.items()}
-
-    def _step_resolutions(self) -> tuple[int, ...] | None:
-        """The resolutions this training step runs (None: every one, ``sampling`` ``'all'``).
-
-        The iteration is mmengine's (``runner.iter``, restored on resume); a step outside a
-        train loop counts this model's own calls."""
-        if self.sampling.type == 'all':
-            return None
-        iteration = current_iteration()
-        if iteration is None:
-            iteration = self._steps_outside_a_loop
-            self._steps_outside_a_loop += 1
-        return self.sampling.draw(self.resolutions, iteration)
-
-    def _preprocess(self, data: dict | tuple | list, sizes: tuple[int, ...] | None) -> dict:
-        """The data preprocessor's training output; a sampled step asks ``SANDataPreprocessor`` for
-        the drawn views only (other preprocessors make every view and the step drops the rest)."""
-        if sizes is not None and isinstance(self.data_preprocessor, SANDataPreprocessor):
-            return self.data_preprocessor(data, True, resolutions=sizes)
-        return self.data_preprocessor(data, True)
-
-    def _unweighted_ce(self, logged: dict[str, float], present: int) -> dict[int, float]:
-        """``{resolution: CE}`` of the step's logged ``loss_ce_<S>`` values, without their weights."""
-        ce = {}
-        for name, value in logged.items():
-            if name.startswith('loss_ce_'):
-                resolution = int(name[len('loss_ce_'):])
-                weight = self.head.ce_weight(resolution, present)
-                if weight:
-                    ce[resolution] = value / weight
-        return ce
+        return self.multi_resolution_step(self, data, optim_wrapper, forward)
 
     # -- inference ------------------------------------------------------------------------
     def predict(self, inputs: torch.Tensor | Sequence[torch.Tensor], data_samples: list[DataSample] | None = None,

@@ -67,7 +67,7 @@ class SANClsHead(ClsHead):
         self.resolution_weights = self._parse_weights(resolution_weights)
         self.loss_form = LossForm(loss_form, len(self.resolutions),
                                   'all_pairs' if self.distill is None else self.distill.mode)
-        self._forms = {len(self.resolutions): self.loss_form}
+        self._forms: dict[tuple[str, str, int], LossForm] = {}  # the forms of sampled steps, made once
         if private == 'fc':
             self.fc = nn.ModuleDict({str(r): nn.Linear(in_channels, num_classes) for r in self.resolutions})
         else:
@@ -97,10 +97,12 @@ class SANClsHead(ClsHead):
         A sampled step (``SANClassifier``'s ``sampling``) runs fewer than k: ``'sum'`` adds the
         CE and distillation terms that ran, ``'mean'`` averages over those that ran.
         """
-        present = len(self.resolutions) if present is None else present
-        form = self._forms.get(present)
+        if present is None or present == self.loss_form.k:
+            return self.loss_form
+        key = (self.loss_form.form, self.loss_form.distill_mode, present)
+        form = self._forms.get(key)
         if form is None:
-            form = self._forms[present] = LossForm(self.loss_form.form, present, self.loss_form.distill_mode)
+            form = self._forms[key] = LossForm(self.loss_form.form, present, self.loss_form.distill_mode)
         return form
 
     def ce_weight(self, resolution: int, present: int | None = None) -> float:
