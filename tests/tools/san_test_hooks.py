@@ -60,8 +60,9 @@ class DumpStateHook(Hook):
     """At the end of training, saves this rank's state dict and all-reduce counts.
 
     Writes ``<out_dir>/rank<R>.pth`` with ``state_dict`` (tensors only), ``allreduce``:
-    for every iteration, how often each gradient bucket was all-reduced, and ``images``:
-    the image paths of every batch.
+    for every iteration, how often each gradient bucket was all-reduced, ``images``:
+    the image paths of every batch, and ``ran``: the resolutions each iteration trained
+    (its logged ``loss_ce_<S>``), largest first.
     """
 
     priority = 'LOWEST'
@@ -70,6 +71,7 @@ class DumpStateHook(Hook):
         self.out_dir = out_dir
         self.counts: list[Counter] = []
         self.images: list[list[str]] = []
+        self.ran: list[list[int]] = []
 
     def before_train(self, runner) -> None:
         if not isinstance(runner.model, torch.nn.parallel.DistributedDataParallel):
@@ -86,12 +88,16 @@ class DumpStateHook(Hook):
         self.counts.append(Counter())
         self.images.append([sample.img_path for sample in data_batch['data_samples']])
 
+    def after_train_iter(self, runner, batch_idx, data_batch=None, outputs=None) -> None:
+        self.ran.append(sorted((int(k[len('loss_ce_'):]) for k in outputs or {} if k.startswith('loss_ce_')),
+                               reverse=True))
+
     def after_train(self, runner) -> None:
         model = runner.model.module if is_model_wrapper(runner.model) else runner.model
         state = {k: v.detach().clone() for k, v in model.state_dict().items() if isinstance(v, torch.Tensor)}
         os.makedirs(self.out_dir, exist_ok=True)
         torch.save({'state_dict': state, 'allreduce': [dict(c) for c in self.counts],
-                    'images': self.images},
+                    'images': self.images, 'ran': self.ran},
                    os.path.join(self.out_dir, f'rank{_rank()}.pth'))
 
 

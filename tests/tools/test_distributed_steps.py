@@ -107,3 +107,26 @@ def test_accumulation_all_reduces_once_per_update_and_equals_one_process(image_f
             torch.testing.assert_close(value, one[0]['state_dict'][key], rtol=1e-4, atol=1e-5, msg=key)
         else:
             assert torch.equal(value, one[0]['state_dict'][key]), key
+
+
+SANDWICH = """
+model['san']['sampling'] = dict(type='sandwich', num_random=1, seed=3)
+"""
+
+
+def test_a_sampled_step_draws_the_same_resolutions_on_every_rank(image_folder, tmp_path):
+    """2 ranks, 4 training sizes, one of the two middle ones drawn per iteration: both ranks train the
+    draw of (seed, iteration), their weights stay equal, and the draw is not the same every iteration."""
+    from san_plugin.core.sampling import ResolutionSampling
+    dump = tmp_path / 'dump'
+    sizes = (32, 28, 24, 16)
+    config = write_config(tmp_path / 'config.py', image_folder, resolutions=sizes, max_iters=6, ckpt_interval=6,
+                          batch_size=2, extra=SANDWICH, custom_hooks=[dict(type='DumpStateHook', out_dir=str(dump))])
+    run_tool('dist_train.sh', str(config), '2', '--work-dir', str(tmp_path / 'work'))
+    ranks = [torch.load(dump / f'rank{rank}.pth') for rank in range(2)]
+    expected = [list(ResolutionSampling('sandwich', 1, seed=3).draw(sizes, i)) for i in range(6)]
+    assert ranks[0]['ran'] == ranks[1]['ran'] == expected
+    assert len({tuple(r) for r in expected}) == 2
+    for key, value in ranks[0]['state_dict'].items():  # BN statistics are per rank (no SyncBN here)
+        if not key.endswith(('running_mean', 'running_var', 'num_batches_tracked')):
+            assert torch.equal(ranks[1]['state_dict'][key], value), key

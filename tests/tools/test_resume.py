@@ -61,6 +61,27 @@ def test_self_killed_run_resumes_from_latest_to_identical_state(image_folder, tm
     assert_same_training_state(safe_load(work / f'iter_{MAX_ITERS}.pth', map_location='cpu'), reference)
 
 
+SANDWICH = """
+model['san']['sampling'] = dict(type='sandwich', num_random=1)
+"""
+
+
+def test_a_sampled_run_resumes_to_the_state_of_the_uninterrupted_one(image_folder, tmp_path):
+    """Each step trains a drawn subset of 4 sizes; a run killed after iteration 3 and resumed from iteration 2
+    draws what the uninterrupted run drew (else the weights and BN branches would differ)."""
+    sizes = (32, 28, 24, 16)
+    config = write_config(tmp_path / 'config.py', image_folder, resolutions=sizes, max_iters=MAX_ITERS, extra=SANDWICH)
+    run_tool('train.py', str(config), '--work-dir', str(tmp_path / 'reference'))
+    crash = write_config(tmp_path / 'crash.py', image_folder, resolutions=sizes, max_iters=MAX_ITERS, extra=SANDWICH,
+                         custom_hooks=[dict(type='CrashHook', at_iter=3)])
+    work = tmp_path / 'work'
+    assert run_tool('train.py', str(crash), '--work-dir', str(work), check=False).returncode == -signal.SIGKILL
+    run_tool('train.py', str(config), '--work-dir', str(work), '--resume')
+    reference = safe_load(tmp_path / 'reference' / f'iter_{MAX_ITERS}.pth', map_location='cpu')
+    assert any('branches.28.running_var' in k for k in reference['state_dict'])
+    assert_same_training_state(safe_load(work / f'iter_{MAX_ITERS}.pth', map_location='cpu'), reference)
+
+
 def test_externally_killed_run_resumes_from_path(image_folder, tmp_path, reference):
     work, marker = tmp_path / 'work', tmp_path / 'reached'
     config = crash_config(tmp_path / 'crash.py', image_folder, at_iter=4, action='wait', marker=str(marker))
