@@ -13,6 +13,7 @@ from mmpretrain.structures import DataSample
 import san_plugin.mm  # noqa: F401  (registers the plugin)
 from san_plugin.core import MetaConv2d, PrivateBatchNorm2d, get_controller, scale_distillation_loss
 from san_plugin.mm import NonFiniteLossError, SANClassifier
+from optim_recorders import RecordingOptimWrapper
 
 RESOLUTIONS = [32, 24, 16]
 
@@ -39,18 +40,6 @@ def batch(n: int = 4, seed: int = 0) -> dict:
               for _ in range(n)]
     samples = [DataSample().set_gt_label(i % 3) for i in range(n)]
     return {'inputs': inputs, 'data_samples': samples}
-
-
-class RecordingOptimWrapper(OptimWrapper):
-    """Keeps the gradients seen at the optimizer step, and the number of steps."""
-
-    def __init__(self, model, **kwargs):
-        super().__init__(torch.optim.SGD(model.parameters(), lr=0.0), **kwargs)
-        self.model, self.grads, self.steps = model, None, 0
-
-    def step(self, **kwargs):
-        self.steps += 1
-        self.grads = {n: p.grad.clone() for n, p in self.model.named_parameters() if p.grad is not None}
 
 
 @pytest.mark.parametrize('backbone,in_channels', [

@@ -13,6 +13,7 @@ from mmpretrain.structures import DataSample
 import san_plugin.mm  # noqa: F401  (registers the plugin)
 from san_plugin.core import PrivateBatchNorm2d, scale_distillation_loss
 from san_plugin.core.sampling import ResolutionSampling
+from optim_recorders import RecordingOptimWrapper
 
 SIZES = [32, 28, 24, 16]
 
@@ -36,18 +37,6 @@ def batch(n: int = 4, seed: int = 0, largest_only: bool = False) -> dict:
     sizes = SIZES[:1] if largest_only else SIZES
     inputs = [[torch.randint(0, 256, (3, s, s), generator=g, dtype=torch.uint8) for s in sizes] for _ in range(n)]
     return {'inputs': inputs, 'data_samples': [DataSample().set_gt_label(i % 3) for i in range(n)]}
-
-
-class Recorder(OptimWrapper):
-    """lr 0; keeps the gradients at the step."""
-
-    def __init__(self, model, **kwargs):
-        super().__init__(torch.optim.SGD(model.parameters(), lr=0.0), **kwargs)
-        self.model, self.grads, self.steps = model, None, 0
-
-    def step(self, **kwargs):
-        self.steps += 1
-        self.grads = {n: p.grad.clone() for n, p in self.model.named_parameters() if p.grad is not None}
 
 
 def ran(log_vars: dict) -> set[int]:
@@ -75,7 +64,7 @@ def test_sandwich_with_every_middle_resolution_is_the_all_step_bitwise(resize_on
     results = []
     for sampling in (None, dict(type='all'), dict(type='sandwich', num_random=len(SIZES) - 2)):
         model = build(sampling, resize_on_device=resize_on_device)
-        wrapper = Recorder(model)
+        wrapper = RecordingOptimWrapper(model)
         log_vars = model.train_step(copy.deepcopy(data), wrapper)
         results.append((log_vars, wrapper.grads, dict(model.named_buffers())))
     for log_vars, grads, buffers in results[1:]:
@@ -96,7 +85,7 @@ def test_a_sandwich_step_runs_the_draw_and_its_gradient_is_the_loss_over_the_dra
     in_train_loop(7)
     drawn = sampling.draw(tuple(SIZES), 7)
     assert len(drawn) == 3
-    wrapper = Recorder(model)
+    wrapper = RecordingOptimWrapper(model)
     log_vars = model.train_step(copy.deepcopy(data), wrapper)
     assert ran(log_vars) == set(drawn) and wrapper.steps == 1 and wrapper.inner_count == 1
 
@@ -147,7 +136,7 @@ def test_the_draw_follows_the_train_loop_iteration_and_counts_steps_outside_a_lo
 
 def test_accumulation_counts_one_backward_per_iteration_whatever_the_draw():
     model = build(dict(type='sandwich', num_random=1))
-    wrapper = Recorder(model, accumulative_counts=2)
+    wrapper = RecordingOptimWrapper(model, accumulative_counts=2)
     wrapper.initialize_count_status(model, 0, 4)
     for i in range(4):
         in_train_loop(i)
