@@ -51,9 +51,11 @@ def build(sampling: dict | None, width: float, classes: int = 10):
     model.data_preprocessor = dict(cfg.data_preprocessor, resize_on_device=False, num_classes=classes)
     if sampling is not None:
         model.san.sampling = sampling
+    from san_plugin.mm.engine.quiet_init import init_logs_hidden
     torch.manual_seed(0)
-    built = MODELS.build(model.to_dict())
-    built.init_weights()
+    with init_logs_hidden():
+        built = MODELS.build(model.to_dict())
+        built.init_weights()
     return built.train()
 
 
