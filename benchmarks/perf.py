@@ -243,7 +243,7 @@ def render(results: dict, machine: dict, command: str, notes: list[str], plot_na
              f"{machine['cuda']}; bf16 flags: {', '.join(machine['bf16_flags'])} (AMX: {machine['amx']}).",
              f"- Load average (1, 5, 15 min): start {tuple(round(x, 2) for x in results['load_start'])}, end "
              f"{tuple(round(x, 2) for x in results['load_end'])}. Other busy processes at the start: "
-             f"{'; '.join(results['busy_start']) or 'none'}.",
+             f"{portable('; '.join(results['busy_start'])) or 'none'}.",
              f"- Versions: python {machine['python']}, torch {machine['torch']}, timm {machine['timm']}, mmengine "
              f"{machine['mmengine']}, mmpretrain {machine['mmpretrain']}.",
              f"- Settings: models {s['models']}, resolutions {s['resolutions']}, training batch {s['batch']}, "

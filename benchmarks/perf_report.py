@@ -277,7 +277,7 @@ def views_section(result: dict | None) -> list[str]:
     if meta:
         out += [f"Measured {meta['started']} by `{portable(meta['command'])}`; load average start "
                 f"{tuple(round(x, 2) for x in meta['load_start'])}, end {tuple(round(x, 2) for x in meta['load_end'])}"
-                f"; other busy processes at the start: {'; '.join(meta['busy_start']) or 'none'}.", '']
+                f"; other busy processes at the start: {portable('; '.join(meta['busy_start'])) or 'none'}.", '']
     w, h = result['image_size']
     out += [f"{net['images']} generated photo-like JPEGs of {w}x{h} px (quality 90, {result['jpeg_kib']:.0f} KiB on "
             f"average; ImageNet's JPEGs are larger on average, so decoding weighs more there), written by the "
