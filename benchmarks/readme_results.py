@@ -6,8 +6,10 @@
 Reads only ``benchmarks/results/*.json`` (nothing is trained, evaluated or measured) and writes the
 block between ``BEGIN`` and ``END`` in README.md. Each part of the section is one small function of
 the results folder (``SECTIONS``, in order) that returns its markdown lines, or none when its file
-is absent. A results file that a section is reserved for but does not summarise yet (``RESERVED``)
-stops the script with its name: write that section here rather than leave the file unmentioned.
+is absent. Some sections are reserved for results still to come (``RESERVED``): until their function
+summarises them, each only links the reports of the files it finds, under its title, so no committed
+result goes unmentioned and none is guessed at. To summarise one, replace the ``_reserved`` call in
+its function with lines built from its json, as the other sections do.
 The figure the block shows is drawn by ``benchmarks/imagenette/best_rates_figure.py`` from the
 same sweep file.
 """
@@ -37,12 +39,12 @@ SWEEPS = {'ResNet-18': ('imagenette_lr_sweep.json', 'runs/resnet18'),
 """Each architecture's bracketed learning-rate sweep (``lr_sweep.py``'s json) and the folder of its
 committed run summaries (``run_summary.py``), in the order of the table."""
 RESERVED = {
-    'five_seeds': 'imagenette_seeds*.json',
-    'off_grid_inference': 'imagenette_table2_*.json',
-    'resolution_sampling': 'imagenette_sampling*.json',
-    'gpu_cost': 'perf_cuda*.json',
+    'five_seeds': ('imagenette_seeds*.json', 'The SAN and the baselines over five seeds'),
+    'off_grid_inference': ('imagenette_table2_*.json', 'Ideal and proxy inference between the training sizes'),
+    'resolution_sampling': ('imagenette_sampling*.json', 'Training on a sample of the resolutions'),
+    'gpu_cost': ('perf_cuda*.json', 'Cost on a GPU'),
 }
-"""Results files a section is reserved for; none is summarised yet."""
+"""Section -> (the results files it is reserved for, its title); none is summarised yet."""
 
 
 def _sweeps(results: Path) -> dict[str, dict]:
@@ -217,7 +219,7 @@ def cost(results: Path) -> list[str]:
                  f'size runs at {min(baked):.3f} to {max(baked):.3f}x the original\'s latency. '
                  '[results.md](docs/results.md#performance-on-the-cpu-make-bench)']
     gpu = gpu_cost(results)
-    return (lines + gpu + ['']) if lines or gpu else []
+    return (lines + [gpu[0]] + ['']) if lines or gpu else []
 
 
 def gpu_cost(results: Path) -> list[str]:
@@ -272,11 +274,14 @@ def paper(results: Path) -> list[str]:
 
 
 def _reserved(results: Path, section: str) -> list[str]:
-    found = sorted(results.glob(RESERVED[section]))
-    if found:
-        raise SystemExit(f'{found[0]}: a results file for the README section "{section}", which '
-                         'benchmarks/readme_results.py does not write yet; write that section there')
-    return []
+    """A reserved section: its title and a link to the report of each file it finds (none: no lines)."""
+    pattern, title = RESERVED[section]
+    found = sorted(results.glob(pattern))
+    if not found:
+        return []
+    links = [f'[{shown.name}]({shown.relative_to(results.parent.parent).as_posix()})'
+             for shown in (p.with_suffix('.md') if p.with_suffix('.md').exists() else p for p in found)]
+    return [f"**{title}**: {', '.join(links)}.", '']
 
 
 SECTIONS: tuple[Callable[[Path], list[str]], ...] = (

@@ -47,13 +47,20 @@ def test_a_section_whose_file_is_absent_writes_nothing(tmp_path):
     assert readme_results.cost(tmp_path) == [readme_results.gpu_cost(tmp_path)[0], '']  # only: no GPU figure yet
 
 
-@pytest.mark.parametrize('name', ['imagenette_seeds.json', 'imagenette_table2_ideal.json', 'imagenette_sampling.json',
-                                  'perf_cuda.json'])
-def test_a_results_file_with_no_section_yet_stops_the_script_naming_it(tmp_path, name):
+@pytest.mark.parametrize('name, title', [
+    ('imagenette_seeds.json', 'The SAN and the baselines over five seeds'),
+    ('imagenette_table2_resnet18.json', 'Ideal and proxy inference between the training sizes'),
+    ('imagenette_sampling_cost.json', 'Training on a sample of the resolutions'),
+    ('perf_cuda.json', 'Cost on a GPU')])
+def test_a_results_file_of_a_reserved_section_is_linked_under_its_title(tmp_path, name, title):
+    results = tmp_path / 'benchmarks' / 'results'
+    results.mkdir(parents=True)
     for path in RESULTS.glob('*.json'):
-        shutil.copy(path, tmp_path / path.name)
-    shutil.copytree(RESULTS / 'runs', tmp_path / 'runs')
-    assert block(tmp_path) == block(RESULTS)
-    (tmp_path / name).write_text(json.dumps({}))
-    with pytest.raises(SystemExit, match=f'{name}: a results file for the README section'):
-        block(tmp_path)
+        shutil.copy(path, results / path.name)
+    shutil.copytree(RESULTS / 'runs', results / 'runs')
+    assert block(results) == block(RESULTS)
+    (results / name).write_text(json.dumps({}))
+    assert f'**{title}**: [{name}](benchmarks/results/{name}).' in block(results)
+    (results / name).with_suffix('.md').write_text('# its report')
+    md = name.replace('.json', '.md')
+    assert f'**{title}**: [{md}](benchmarks/results/{md}).' in block(results)
