@@ -120,8 +120,11 @@ def best_against_best(results: Path) -> list[str]:
     if not sweeps:
         return []
     rows = [row for arch, sweep in sweeps.items() for row in _architecture_rows(arch, sweep)]
-    lines = ['**Does one SAN match a model trained at each size?** Each model at its own bracketed best learning '
-             'rate (best against best; the rate in brackets, chosen on the validation set), seed 0:', '',
+    every = all(sweep['best_vs_best']['san']['best_against_best'] for sweep in sweeps.values())
+    rate = ('[bracketed](docs/glossary.md#bracketed) best learning rate ([best against best](docs/glossary.md#best-against-best)' if every else
+            'best learning rate tried (best against best only where the table says so')
+    lines = [f'**Does one SAN match a model trained at each size?** Each model at its own {rate}; the rate in '
+             'brackets, chosen on the validation set), seed 0:', '',
              *markdown_table(['architecture', 'model (learning rate)', *(f'{s} px' for s in TRAIN_RESOLUTIONS),
                               'mean'], rows), '']
     seeds = [_seeds_sentence(arch, sweep['seeds']) for arch, sweep in sweeps.items() if sweep['seeds']]

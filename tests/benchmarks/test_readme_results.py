@@ -64,3 +64,13 @@ def test_a_results_file_of_a_reserved_section_is_linked_under_its_title(tmp_path
     (results / name).with_suffix('.md').write_text('# its report')
     md = name.replace('.json', '.md')
     assert f'**{title}**: [{md}](benchmarks/results/{md}).' in block(results)
+
+
+def test_the_papers_numbers_in_the_model_zoo_page_are_those_of_the_committed_file():
+    paper = json.loads((RESULTS / 'paper_reported.json').read_text())
+    zoo = (README.parent / 'docs' / 'model_zoo.md').read_text()
+    for model, cells in paper['models'].items():
+        for kind, label in (('baselines', f'| {model}, baselines'), ('san', f'| {model} SAN')):
+            row = next(line for line in zoo.splitlines() if line.startswith(label))
+            values = [float(v) for v in row.split('|')[2:-1]]
+            assert values == [cells[kind][str(s)] for s in paper['resolutions']], row
