@@ -317,7 +317,7 @@ def carried_note(models: dict) -> list[str]:
         for lr, cell in sorted(per_lr.items()):
             if 'carried_from' in cell:
                 carried.setdefault(cell['carried_from'], {}).setdefault(name, []).append(lr)
-    return [f'Carried over from `{source}` (an earlier report of this script; the runs\' work dirs were not at hand, '
+    return [f'Carried over from `{source}` (a report of this script; these runs\' work dirs are not committed, '
             'so their numbers and meta statistics are the ones recorded there): '
             + '; '.join(f"{name} at {'/'.join(f'{lr:g}' for lr in rates)}" for name, rates in sorted(by_model.items()))
             + '.\n' for source, by_model in sorted(carried.items())]
