@@ -14,6 +14,7 @@ import argparse
 from pathlib import Path
 
 from benchmarks.imagenette.common import TRAIN_RESOLUTIONS
+from benchmarks.imagenette.figures import finish_and_save
 from benchmarks.results_json import read_results
 
 REPO = Path(__file__).resolve().parents[2]
@@ -78,12 +79,7 @@ def draw(rows: dict[str, dict], path: Path, title: str) -> Path:
     ax.set_xlabel('test resolution (px)')
     ax.set_ylabel('top-1 (%) on Imagenette val')
     ax.set_title(title, fontsize=10)
-    ax.legend(fontsize=7, loc='upper center', bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120, metadata={'Software': None})
-    plt.close(fig)
-    return path
+    return finish_and_save(fig, ax, path)
 
 
 def main(argv=None) -> Path:

@@ -23,6 +23,7 @@ import platform
 from pathlib import Path
 
 from benchmarks.imagenette.common import TEST_RESOLUTIONS, TRAIN_RESOLUTIONS, fmt, fmt_minutes, proxy_row
+from benchmarks.imagenette.figures import finish_and_save
 from benchmarks.imagenette.seeds import seed_section, seed_statistics
 from benchmarks.markdown import markdown_table
 from benchmarks.portable_paths import portable
@@ -208,12 +209,7 @@ def plot(data: dict, tests, path: Path) -> Path | None:
     ax.set_xlabel('test resolution (px)')
     ax.set_ylabel('top-1 (%) on Imagenette val')
     ax.set_title(f'{arch_name(data)} on Imagenette: SAN vs individually trained baselines')
-    ax.legend(fontsize=7, loc='upper center', bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return finish_and_save(fig, ax, path)
 
 
 def _single(cell: dict | None) -> str:
