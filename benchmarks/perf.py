@@ -31,6 +31,8 @@ from benchmarks.markdown import markdown_table
 from benchmarks.perf_common import libraries_out_of_the_collectors_way
 from benchmarks.perf_data import data_pipeline
 from benchmarks.perf_views import views_figure
+from benchmarks.portable_paths import portable
+from benchmarks.results_json import int_keys
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_DATA = os.path.join(os.path.dirname(REPO), 'shared', 'data', 'imagenette')
@@ -236,12 +238,12 @@ def summary(results: dict) -> list[str]:
 def render(results: dict, machine: dict, command: str, notes: list[str], plot_name: str) -> str:
     s = results['settings']
     lines = ['# san_plugin performance on the CPU', '',
-             f"Measured {results['started']} by `{command}`.", '',
+             f"Measured {results['started']} by `{portable(command)}`.", '',
              f"- Machine: {machine['cpu']}, {machine['cores']} cores, torch threads {s['threads']}, CUDA: "
              f"{machine['cuda']}; bf16 flags: {', '.join(machine['bf16_flags'])} (AMX: {machine['amx']}).",
              f"- Load average (1, 5, 15 min): start {tuple(round(x, 2) for x in results['load_start'])}, end "
              f"{tuple(round(x, 2) for x in results['load_end'])}. Other busy processes at the start: "
-             f"{'; '.join(results['busy_start']) or 'none'}.",
+             f"{portable('; '.join(results['busy_start'])) or 'none'}.",
              f"- Versions: python {machine['python']}, torch {machine['torch']}, timm {machine['timm']}, mmengine "
              f"{machine['mmengine']}, mmpretrain {machine['mmpretrain']}.",
              f"- Settings: models {s['models']}, resolutions {s['resolutions']}, training batch {s['batch']}, "
@@ -271,11 +273,6 @@ def render(results: dict, machine: dict, command: str, notes: list[str], plot_na
     lines += report.compile_section(results.get('compile', []))
     lines += report.views_section(results.get('views'))
     return '\n'.join(lines) + '\n'
-
-
-def _int_keys(d: dict) -> dict:
-    """JSON object hook: integer keys (batch sizes, k, resolutions) back to ints."""
-    return {int(k) if isinstance(k, str) and k.isdigit() else k: v for k, v in d.items()}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -342,7 +339,7 @@ def _main(args: argparse.Namespace, argv: list[str] | None) -> str:
         if not os.path.exists(json_path):
             raise SystemExit(f'{json_path} does not exist: run the whole benchmark once first')
         with open(json_path) as f:
-            saved = json.load(f, object_hook=_int_keys)
+            saved = json.load(f, object_hook=int_keys)
         machine, command, results = saved['machine'], saved['command'], saved['results']
         if args.only == 'latency':
             torch.set_num_threads(settings.threads)

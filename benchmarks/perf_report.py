@@ -4,6 +4,7 @@ from __future__ import annotations
 from typing import Callable
 
 from benchmarks.markdown import markdown_table
+from benchmarks.portable_paths import portable
 
 SECTIONS = (
     '## 1. Training step time',
@@ -88,7 +89,7 @@ def data_section(result: dict) -> list[str]:
         return out + [f"Not measured: {result['skipped']}.", '']
     loaders, prep, comb = result['loaders'], result['preprocessor'], result['combined']
     std = loaders['standard']['images_per_s']
-    out += [f"`{result['data_root']}` (`train/`), first {result['images']} images, mmpretrain `CustomDataset` + "
+    out += [f"`{portable(result['data_root'])}` (`train/`), first {result['images']} images, mmpretrain `CustomDataset` + "
             f"torch `DataLoader` (batch {result['batch']}, num_workers={result['workers']}, mmengine "
             f"`default_collate`, persistent workers); each pipeline passes over the images "
             f"{result['repeats']} times after one untimed pass, pipelines alternating; median. "
@@ -274,9 +275,9 @@ def views_section(result: dict | None) -> list[str]:
     net = result['imagenet']
     meta = result.get('measured')
     if meta:
-        out += [f"Measured {meta['started']} by `{meta['command']}`; load average start "
+        out += [f"Measured {meta['started']} by `{portable(meta['command'])}`; load average start "
                 f"{tuple(round(x, 2) for x in meta['load_start'])}, end {tuple(round(x, 2) for x in meta['load_end'])}"
-                f"; other busy processes at the start: {'; '.join(meta['busy_start']) or 'none'}.", '']
+                f"; other busy processes at the start: {portable('; '.join(meta['busy_start'])) or 'none'}.", '']
     w, h = result['image_size']
     out += [f"{net['images']} generated photo-like JPEGs of {w}x{h} px (quality 90, {result['jpeg_kib']:.0f} KiB on "
             f"average; ImageNet's JPEGs are larger on average, so decoding weighs more there), written by the "
@@ -329,7 +330,7 @@ def views_section(result: dict | None) -> list[str]:
         if 'skipped' in r:
             out += [f"- {r['name']}: not measured ({r['skipped']}).", '']
             continue
-        out += [f"{r['name']}: `{r['data_root']}` ({r['jpeg_kib']:.0f} KiB per JPEG), {r['images']} images, "
+        out += [f"{r['name']}: `{portable(r['data_root'])}` ({r['jpeg_kib']:.0f} KiB per JPEG), {r['images']} images, "
                 f"resolutions {r['resolutions']}, crop area {tuple(r['crop_ratio_range'])}, batch {r['batch']}:", '']
         out += markdown_table(MODE_HEADER, _mode_rows(r)) + ['']
     samples = [f"{name}: loader {row['loader']['samples_images_per_s']}, + preprocessor "

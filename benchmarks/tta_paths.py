@@ -11,7 +11,8 @@ alternate (``--repeats`` of each, the median kept), so a ratio is measured in on
 
     python benchmarks/tta_paths.py --data-root ../shared/data/imagenette --images 1000 --threads 1
 
-writes ``benchmarks/results/tta_paths.{md,json}``. ``--tiny`` runs the demo config on generated images.
+writes ``benchmarks/results/tta_paths.{md,json}``. ``--tiny`` runs the demo config on generated images;
+``--from benchmarks/results/tta_paths.json`` writes the markdown again from the json (nothing measured).
 """
 from __future__ import annotations
 
@@ -26,6 +27,9 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import torch
+
+from benchmarks.portable_paths import portable
+from benchmarks.results_json import read_results
 
 ROOT = Path(__file__).resolve().parents[1]
 SAN_CONFIG = ROOT / 'configs' / 'imagenette' / 'san_resnet18_imagenette.py'
@@ -95,10 +99,13 @@ def compare(cfg, sizes: Sequence[int], crop_ratio: float, repeats: int,
                 plugin_speedup=round(median['mmpretrain'] / median['san_plugin'], 3))
 
 
-def write_report(result: dict, out: Path) -> None:
+def write_report(result: dict, out: Path, write_json: bool = True) -> None:
+    """The markdown (and, with ``write_json``, the json) of one comparison; the command is printed
+    without its ``--note`` (the note follows on its own) and without the machine's paths."""
+    command = result['command'].replace(f" --note {result['note']}", '') if result.get('note') else result['command']
     lines = ['# Multi-resolution testing: mmpretrain\'s TestTimeAug vs san_plugin\'s MultiResolutionTTA', '',
-             f'Written by `benchmarks/tta_paths.py` ({result["command"]}).', '',
-             f'Model: {result["model"]}; {result["images"]} test images; views {result["sizes"]}; '
+             f'Written by `benchmarks/tta_paths.py` (`{portable(command)}`).', '',
+             f'Model: {portable(result["model"])}; {result["images"]} test images; views {result["sizes"]}; '
              f'{result["threads"]} torch thread(s), loader in the main process; median of {result["repeats"]} '
              f'alternating passes per path.' + (f' {result["note"]}' if result.get('note') else ''), '',
              '| path | median s / pass | passes (s) |', '| --- | --- | --- |']
@@ -111,7 +118,8 @@ def write_report(result: dict, out: Path) -> None:
               '']
     out.parent.mkdir(parents=True, exist_ok=True)
     out.with_suffix('.md').write_text('\n'.join(lines))
-    out.with_suffix('.json').write_text(json.dumps(result, indent=1) + '\n')
+    if write_json:
+        out.with_suffix('.json').write_text(json.dumps(result, indent=1) + '\n')
 
 
 def tiny_setup(root: Path) -> tuple[str, dict]:
@@ -134,7 +142,13 @@ def main(argv: Sequence[str] | None = None) -> dict:
     p.add_argument('--note', default='', help='a sentence on the conditions, written into the report')
     p.add_argument('--tiny', action='store_true', help='the demo config on generated images (a smoke run)')
     p.add_argument('--out', type=Path, default=ROOT / 'benchmarks' / 'results' / 'tta_paths')
+    p.add_argument('--from', dest='from_json', metavar='REPORT.json',
+                   help="write the markdown again from this report's json (nothing measured)")
     args = p.parse_args(argv)
+    if args.from_json is not None:
+        result = read_results(args.from_json, 'tta_paths.py', required=('median_seconds', 'command', 'model'))
+        write_report(result, args.out, write_json=False)
+        return result
     torch.set_num_threads(args.threads)
     from mmengine.registry import init_default_scope
     from mmpretrain.registry import MODELS

@@ -1,8 +1,9 @@
-"""Issue 27: per-image resolution (a confidence cascade) over a trained SAN on Imagenette.
+"""Per-image resolution (a confidence cascade) over a trained SAN on Imagenette.
 
-    python benchmarks/imagenette/cascade.py --config WORK/san/san_run_config.py --checkpoint WORK/san/epoch_15.pth \\
-        --data-root /work/shared/data/imagenette [--splits 5] [--timing-rounds 5] [--threads 1] \\
-        [--out benchmarks/results/imagenette_cascade]
+    python benchmarks/imagenette/cascade.py --config WORK_DIR/san/san_run_config.py \\
+        --checkpoint WORK_DIR/san/epoch_15.pth --data-root ../shared/data/imagenette [--splits 5] \\
+        [--timing-rounds 5] [--threads 1] [--out benchmarks/results/imagenette_cascade]
+    python benchmarks/imagenette/cascade.py --from benchmarks/results/imagenette_cascade.json
 
 One pass over the validation set decodes every image once and makes the standard test crop at
 every training size (as the single-size evaluation does); the SAN's softmax at each size gives,
@@ -18,7 +19,8 @@ GFLOPs of their architecture counted here.
 The wall clock of the batched cascade (the baked model of each size, each step one batch of the
 undecided images) against the single 64-px model is measured on the stored crops (model time,
 not decoding), at ``--threads`` threads, alternating the two in every round; the ratio of the
-medians is reported.
+medians is reported. ``--from REPORT.json`` writes the markdown again from a report's json (nothing
+evaluated, the figure kept).
 """
 from __future__ import annotations
 
@@ -33,8 +35,11 @@ from typing import Sequence
 
 import torch
 
+from benchmarks.imagenette.cascade_targets import MIN_SAVING, at_budget_met, at_equal_top1_met, saving
 from benchmarks.imagenette.resolution_predictor import crossfit_predictor, predictor_inputs
 from benchmarks.markdown import markdown_table
+from benchmarks.portable_paths import portable
+from benchmarks.results_json import read_results
 
 REPO = Path(__file__).resolve().parents[2]
 SWEEP = REPO / 'benchmarks' / 'results' / 'imagenette_lr_sweep.json'
@@ -289,8 +294,9 @@ def curve_table(rows: list[dict], sizes: Sequence[int]) -> list[str]:
 
 def _protocol(r: dict) -> list[str]:
     top = r['targets']['reference_size']
-    return [f'# Issue 27 on Imagenette: per-image resolution (a confidence cascade) over one SAN', '',
-            f"SAN: `{r['config']}`, checkpoint `{r['checkpoint']}` (training resolutions {r['resolutions']}); "
+    return ['# Per-image resolution on Imagenette: a confidence cascade over one SAN', '',
+            f"SAN: `{portable(r['config'])}`, checkpoint `{portable(r['checkpoint'])}` (training resolutions "
+            f"{r['resolutions']}); "
             f"{r['images']} validation images, each decoded once and cropped at every size as the single-size "
             f"evaluation does (short side to S / 0.875, pillow bicubic, centre crop). GFLOPs: one image through the "
             f"deployed model (the SAN baked for that size), a multiply-add = 2 FLOPs; a cascade charges each image "
@@ -310,18 +316,17 @@ def _targets(r: dict) -> list[str]:
     at_budget, equal = r['targets']['at_budget'], r['targets']['at_equal_top1']
     out = ['## Targets', '']
     if 'top1' in at_budget:
-        met = at_budget['top1'] >= ref
+        met = at_budget_met(r)
         out.append(f"- At the {mid}-px SAN's GFLOPs ({g[mid]:.4f}): the cascade reaches {at_budget['top1']:.2f}% "
                    f"[{at_budget['top1_min']:.2f}, {at_budget['top1_max']:.2f}] at {at_budget['mean_gflops']:.4f} "
                    f"GFLOPs, against the {top}-px SAN's {ref:.2f}% and the {mid}-px SAN's "
                    f"{r['single_size'][mid]['top1']:.2f}%: target **{'met' if met else 'not met'}**.")
     if 'top1' in equal:
-        saving = 1 - equal['mean_gflops'] / g[top]
-        met = saving >= 0.30 and equal['gain'] >= 0
+        saved, met = saving(r), at_equal_top1_met(r)
         out.append(f"- As accurate as the {top}-px SAN (fitted per half): {equal['top1']:.2f}% against its "
                    f"{equal['reference_top1']:.2f}% on the same images (difference {equal['gain']:+.2f}, range "
                    f"[{equal['gain_min']:+.2f}, {equal['gain_max']:+.2f}]) at {equal['mean_gflops']:.4f} GFLOPs, "
-                   f"{100 * saving:.1f}% fewer than {g[top]:.4f}: target (>= 30% fewer at equal top-1) "
+                   f"{100 * saved:.1f}% fewer than {g[top]:.4f}: target (>= {100 * MIN_SAVING:.0f}% fewer at equal top-1) "
                    f"**{'met' if met else 'not met'}**.")
     b = r['bounds']
     out.append(f"- For reference only (optimistic, not results): fitted and scored on all {r['images']} images, the "
@@ -355,14 +360,15 @@ def _timing(r: dict) -> list[str]:
 def _single_sizes(r: dict) -> list[str]:
     base = {b['size']: b for b in r['baselines']}
     rows = [[s, f"{r['single_size'][s]['top1']:.2f}", f"{r['gflops'][s]:.4f}", _pct(base.get(s, {}).get('top1')),
-             base.get(s, {}).get('lr', '-'), f"{r['plain_gflops'][s]:.4f}"] for s in sorted(r['sizes'], reverse=True)]
+             base.get(s, {}).get('lr', '-'), '/'.join(f'{lr:g}' for lr in base.get(s, {}).get('rates_tried', [])) or '-',
+             f"{r['plain_gflops'][s]:.4f}"] for s in sorted(r['sizes'], reverse=True)]
     tta = [['+'.join(map(str, row['sizes'])), f"{row['top1']:.2f}", f"{row['gflops']:.4f}"] for row in r['tta']]
     return ['## Single sizes, baselines, test-time averaging', '',
             *markdown_table(['size', 'SAN top-1 (%)', 'GFLOPs (baked SAN)', 'baseline trained at that size: top-1 (%)',
-                             'its lr', 'GFLOPs (plain model)'], rows),
-            '', 'Baselines: top-1 from `benchmarks/results/imagenette_lr_sweep.json` (each at its best learning '
-            'rate there, a separate run of the same protocol), not measured here; their GFLOPs are those of the '
-            'unconverted architecture, counted here.', '',
+                             'its lr', 'of the rates', 'GFLOPs (plain model)'], rows),
+            '', 'Baselines: top-1 from `benchmarks/results/imagenette_lr_sweep.json` as this run read it (each at '
+            'its best of the rates listed, a separate run of the same protocol), not measured here; their GFLOPs '
+            'are those of the unconverted architecture, counted here.', '',
             *markdown_table(['test-time averaging (mean softmax)', 'top-1 (%)', 'GFLOPs'], tta)]
 
 
@@ -397,7 +403,7 @@ def markdown(r: dict, png: Path | None) -> str:
     if png is not None:
         out += ['', f'![accuracy against GFLOPs]({png.name})']
     out += ['', f"Wall time of this run: {r['wall_s'] / 60:.1f} min ({r['machine']}, {r['threads']} thread(s)).", '',
-            f"Command: `{r['command']}`", '']
+            f"Command: `{portable(r['command'])}`", '']
     return '\n'.join(out)
 
 
@@ -447,8 +453,10 @@ def _jsonable(value):
 
 def main(argv: Sequence[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--config', required=True, help="the SAN's config (run.py dumps <model>_run_config.py)")
-    p.add_argument('--checkpoint', required=True)
+    p.add_argument('--config', help="the SAN's config (run.py dumps <model>_run_config.py)")
+    p.add_argument('--checkpoint')
+    p.add_argument('--from', dest='from_json', metavar='REPORT.json',
+                   help="write the markdown again from this report's json instead of measuring (figure kept)")
     p.add_argument('--data-root', help="the validation data's root (default: the config's)")
     p.add_argument('--sweep', default=str(SWEEP), help="the baselines' results (lr_sweep.py's json)")
     p.add_argument('--splits', type=int, default=5, help='random halvings of the validation set')
@@ -459,9 +467,18 @@ def main(argv: Sequence[str] | None = None) -> dict:
     p.add_argument('--num-workers', type=int, default=1)
     p.add_argument('--out', default=str(REPO / 'benchmarks' / 'results' / 'imagenette_cascade'))
     args = p.parse_args(argv)
+    out = Path(args.out)
+    if args.from_json is not None:
+        result = read_results(args.from_json, 'cascade.py', required=('targets', 'single_size', 'curves'))
+        png = out.with_suffix('.png')
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.with_suffix('.md').write_text(markdown(result, png if png.exists() else None))
+        print(f"wrote {out.with_suffix('.md')}")
+        return result
+    if not (args.config and args.checkpoint):
+        p.error('give --config and --checkpoint (a trained SAN), or --from REPORT.json')
     args.argv = list(sys.argv[1:] if argv is None else argv)
     result = measure(args)
-    out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     png = plot(result, out.with_suffix('.png'))
     out.with_suffix('.json').write_text(json.dumps(_jsonable(result), indent=1) + '\n')

@@ -1,4 +1,4 @@
-"""Issue 18: the SAN recipes and the baselines at several learning rates, compared fairly.
+"""The SAN recipes and the baselines at several learning rates, compared fairly.
 
     python benchmarks/imagenette/lr_sweep.py --root work_dirs/i18 [--out benchmarks/results/imagenette_lr_sweep]
 
@@ -13,7 +13,7 @@ work dirs of earlier runs are gone; the report names every run it carried over.
   at S, both at that learning rate), and the worst case over the rates, which picks the default;
 * best against best: every model at its own best learning rate of the sweep (a baseline by
   its accuracy at its training size, a SAN recipe by its mean over the five training sizes),
-  the issue's targets, and the SAN against the shared-convs + private-BN ablation;
+  the targets, and the SAN against the shared-convs + private-BN ablation;
 * the meta-learner diagnostic (``san_plugin.diagnostics.meta_report``) of every SAN checkpoint:
   |eps(S_max) W| / |B| and the change of the generated kernels across the training range.
 
@@ -43,7 +43,7 @@ RECIPES = {
     'san_mean': 'SAN, normalised loss (loss_form mean: CE and distillation averaged)',
 }
 CANDIDATES = ('san', 'san_sharedlr', 'san_wlr', 'san_sdnorm', 'san_stdenc')
-ISSUE18_RATES = (0.025, 0.05, 0.1)  # the rates issue 18's default was chosen over (its worst-case rule)
+DEFAULT_CHOICE_RATES = (0.025, 0.05, 0.1)  # the rates the default recipe was chosen over (its worst-case rule)
 STANDARD_ERROR = 0.7  # one model's top-1 on 3,925 images at ~70 %: sqrt(0.7 * 0.3 / 3925) = 0.73 points
 
 
@@ -270,7 +270,7 @@ def summarise(runs: dict, diagnostics: bool = True, seed_rows: dict | None = Non
     # (over the training sizes that have a baseline at every rate the candidate was run at)
     worst, worst_sizes = {}, {}
     for name in CANDIDATES:
-        cells = [c for lr, c in out['models'].get(name, {}).items() if lr in ISSUE18_RATES]
+        cells = [c for lr, c in out['models'].get(name, {}).items() if lr in DEFAULT_CHOICE_RATES]
         sizes = set(TRAIN).intersection(*(c['same_rate_gain'] for c in cells)) if len(cells) >= 2 else set()
         if sizes:
             worst[name] = min(mean(c['same_rate_gain'][s] for s in sizes) for c in cells)
@@ -317,7 +317,7 @@ def carried_note(models: dict) -> list[str]:
         for lr, cell in sorted(per_lr.items()):
             if 'carried_from' in cell:
                 carried.setdefault(cell['carried_from'], {}).setdefault(name, []).append(lr)
-    return [f'Carried over from `{source}` (an earlier report of this script; the runs\' work dirs were not at hand, '
+    return [f'Carried over from `{source}` (a report of this script; these runs\' work dirs are not committed, '
             'so their numbers and meta statistics are the ones recorded there): '
             + '; '.join(f"{name} at {'/'.join(f'{lr:g}' for lr in rates)}" for name, rates in sorted(by_model.items()))
             + '.\n' for source, by_model in sorted(carried.items())]
@@ -350,8 +350,8 @@ def _same_rate(summary: dict) -> list[str]:
              *markdown_table(['recipe', 'lr', *TRAIN, 'mean gain'], rows)]
     worst = summary['worst_case_same_rate_gain']
     if worst:
-        lines += ['', 'Issue 18\'s criterion for the default recipe: the worst case over the rates '
-                  f"{'/'.join(f'{r:g}' for r in ISSUE18_RATES)} of the mean same-rate gain "
+        lines += ['', 'The criterion for the default recipe: the worst case over the rates '
+                  f"{'/'.join(f'{r:g}' for r in DEFAULT_CHOICE_RATES)} of the mean same-rate gain "
                   '(the mean over the sizes with a baseline at every rate): '
                   + ', '.join(f"{n}: {fmt(v, sign=True)} (sizes {'/'.join(map(str, summary['worst_case_sizes'][n]))})"
                               for n, v in sorted(worst.items(), key=lambda kv: -kv[1]))
@@ -408,7 +408,7 @@ def _best_against_best(summary: dict) -> list[str]:
     if chosen and chosen in best and 'san_sharedconv' in best:
         c, sc = best[chosen], best['san_sharedconv']
         ahead = {s: c['diagonal'][s] - sc['diagonal'][s] for s in TRAIN}
-        lines += ['', f"Targets for issue 18's recipe `{chosen}` " + _targets_met(c)
+        lines += ['', f"Targets for the default recipe `{chosen}` " + _targets_met(c)
                   + f"{'met' if (c['mean_gain'] or -9) >= 1.0 else 'NOT met'} ({fmt(c['mean_gain'], sign=True)}); "
                   f"above shared convs + private BN by more than the noise (2 x {STANDARD_ERROR} = "
                   f"{2 * STANDARD_ERROR:.1f} per size) on the trained sizes: "

@@ -2,6 +2,8 @@
 
     python benchmarks/imagenette/report.py [--work-dir work_dirs/imagenette]
         [--out benchmarks/results/imagenette_resnet18]
+    python benchmarks/imagenette/report.py --from benchmarks/results/imagenette_resnet18.json \
+        [--out benchmarks/results/imagenette_resnet18] [--notes NOTES.md]
 
 Reads ``<work-dir>/<model>/eval.json`` (benchmarks/imagenette/evaluate.py), ``timing.json`` and
 ``run_meta.json`` (benchmarks/imagenette/run.py). Models that have not finished are listed as
@@ -9,6 +11,9 @@ missing; the report is valid for whatever is there. ``benchmarks/imagenette/note
 ``--notes`` names another file), when present, is appended as the analysis section. Models whose ``eval.json`` has multi-resolution
 entries (``tta``) get the section "Multi-resolution testing": each combination's top-1 and summed
 GFLOPs beside the same model's single-size cells (``san_plugin.evaluation.compare_tta``).
+
+``--from REPORT.json`` writes the markdown again from a report's json alone (no work dir, nothing
+evaluated, the figure kept): after an edit of the notes or of this script's text.
 """
 from __future__ import annotations
 
@@ -18,8 +23,10 @@ import platform
 from pathlib import Path
 
 from benchmarks.imagenette.common import TEST_RESOLUTIONS, TRAIN_RESOLUTIONS, fmt, fmt_minutes, proxy_row
+from benchmarks.imagenette.figures import finish_and_save
 from benchmarks.imagenette.seeds import seed_section, seed_statistics
 from benchmarks.markdown import markdown_table
+from benchmarks.portable_paths import portable
 
 HERE = Path(__file__).resolve().parent
 SAN_MODELS = {
@@ -202,12 +209,7 @@ def plot(data: dict, tests, path: Path) -> Path | None:
     ax.set_xlabel('test resolution (px)')
     ax.set_ylabel('top-1 (%) on Imagenette val')
     ax.set_title(f'{arch_name(data)} on Imagenette: SAN vs individually trained baselines')
-    ax.legend(fontsize=7, loc='upper center', bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return finish_and_save(fig, ax, path)
 
 
 def _single(cell: dict | None) -> str:
@@ -249,11 +251,6 @@ def tta_section(tta: dict[str, list[dict]]) -> list[str]:
         top1 = {e['views']: e['top1'] for e in tta[name]}
         rows.append([_model_label(name), *(fmt(top1.get(v)) for v in views)])
     return lines + ['', 'Top-1 (%) of every model\'s combinations:', '', *markdown_table(['model', *views], rows)]
-
-
-def _rel(command: str) -> str:
-    """A recorded command with this checkout's absolute path dropped (run from the repository root)."""
-    return command.replace(str(HERE.parents[1]) + '/', '')
 
 
 def _protocol(models: dict, arch: str) -> list[str]:
@@ -331,7 +328,7 @@ def _targets(san: dict, tests) -> list[str]:
     yes = lambda ok: 'met' if ok else ('NOT met' if tg['complete'] else 'not measurable (models missing)')  # noqa: E731
     return ['', 'SAN proxy cell minus the best baseline at each test size: '
             + ', '.join(f'{t}: {m[str(t)]:+.2f}' for t in tests if str(t) in m),
-            '', '## Issue targets (SAN with scale distillation)', '',
+            '', '## Targets (SAN with scale distillation)', '',
             f"- SAN >= baseline at every training resolution: {yes(tg['san_ge_baseline_at_every_training_resolution'])}",
             f"- mean diagonal gain >= {TARGET_MEAN_GAIN} points: {yes(tg['mean_diagonal_gain_ge_1_5'])}",
             f"- proxy cell above the best baseline at every test resolution: "
@@ -357,9 +354,9 @@ def _runs(data: dict) -> list[str]:
     lines += ['', f"Machine: {machine.get('machine', platform.platform())}, {machine.get('cpus', '?')} CPU cores "
               f"({machine.get('processor', platform.machine())}), no GPU; wall times include whatever else ran on it "
               '(see the notes).', '', 'Commands (repository root):', '', '```']
-    lines += [_rel(i['command']) for i in invocations] or ['.venv/bin/python benchmarks/imagenette/run.py --data-root data/imagenette']
+    lines += [portable(i['command']) for i in invocations] or ['python benchmarks/imagenette/run.py --data-root data/imagenette']
     lines += ['```', '', 'Per-model training commands (configs dumped by run.py into the work dir):', '', '```']
-    lines += [_rel(m['timing']['command']) for m in models.values() if m.get('timing')]
+    lines += [portable(m['timing']['command']) for m in models.values() if m.get('timing')]
     return lines + ['```']
 
 
@@ -411,8 +408,30 @@ def write_report(work_dir: str | Path, out: str | Path, test_resolutions=TEST_RE
     return [p for p in (md, js, png) if p]
 
 
+def rewrite_report(report: str | Path, out: str | Path, test_resolutions=TEST_RESOLUTIONS,
+                   notes: Path | None = None) -> list[Path]:
+    """The markdown of a report written again from its json (what :func:`write_report` saved); the
+    figure beside ``out`` is kept, not drawn again.
+
+    Raises:
+        SystemExit: ``report`` is not a json this script wrote (naming it).
+    """
+    try:
+        saved = json.loads(Path(report).read_text())
+        data, summary = dict(models=saved['models'], meta=saved['meta']), saved['summary']
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        raise SystemExit(f'--from {report}: not a json written by report.py ({error!r})') from None
+    tests = sorted({int(t) for t in test_resolutions}, reverse=True)
+    md, png = Path(out).with_suffix('.md'), Path(out).with_suffix('.png')
+    md.parent.mkdir(parents=True, exist_ok=True)
+    md.write_text(markdown(data, summary, tests, png if png.exists() else None, notes))
+    return [md]
+
+
 def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument('--from', dest='from_json', type=Path, metavar='REPORT.json',
+                   help="write the markdown again from this report's json (no work dir read, nothing evaluated)")
     p.add_argument('--work-dir', default='work_dirs/imagenette')
     p.add_argument('--out', default='benchmarks/results/imagenette_resnet18')
     p.add_argument('--test-resolutions', type=int, nargs='+', default=list(TEST_RESOLUTIONS))
@@ -422,8 +441,12 @@ def main(argv=None) -> None:
                    help=f'markdown appended as the analysis (default: {", ".join(NOTES.values())} by backbone; '
                         'a missing file: none)')
     args = p.parse_args(argv)
-    for path in write_report(args.work_dir, args.out, args.test_resolutions, seed_work_dirs=args.seeds,
-                             notes=args.notes):
+    if args.from_json is not None:
+        written = rewrite_report(args.from_json, args.out, args.test_resolutions, notes=args.notes)
+    else:
+        written = write_report(args.work_dir, args.out, args.test_resolutions, seed_work_dirs=args.seeds,
+                               notes=args.notes)
+    for path in written:
         print(f'wrote {path}')
 
 

@@ -1,4 +1,4 @@
-"""Issue 15, part 3: the same models trained with several seeds, mean and spread per cell.
+"""The same models trained with several seeds: mean and spread per cell, and whether a gain stands.
 
 Each seed is one ``run.py --seed N --work-dir DIR`` work dir. ``report.py --seeds DIR ...`` adds
 the section this module writes to the report of the main work dir (seed 0):
@@ -21,6 +21,7 @@ from pathlib import Path
 
 from benchmarks.imagenette.common import fmt_minutes, proxy_row
 from benchmarks.markdown import markdown_table
+from benchmarks.portable_paths import portable
 
 MODELS = ('san', 'baseline_64', 'baseline_32')
 
@@ -75,7 +76,7 @@ def _stats(values: list[float]) -> dict:
 def seed_section(stats: dict) -> list[str]:
     """The report's markdown section."""
     n = len(stats['seeds'])
-    lines = ['## Seeds', '', f'{n} seeds (work dirs: ' + ', '.join(f'`{s}`' for s in stats['seeds'])
+    lines = ['## Seeds', '', f'{n} seeds (work dirs: ' + ', '.join(f'`{portable(s)}`' for s in stats['seeds'])
              + '); mean ± sample standard deviation of top-1 (%) per cell, the SAN\'s proxy row.', '']
     tests = sorted({t for cells in stats['cells'].values() for t in cells}, reverse=True)
     lines += markdown_table(['model', *tests], [
@@ -91,5 +92,5 @@ def seed_section(stats: dict) -> list[str]:
                   *markdown_table(['model', 'seed', 'epochs', 'width', 'lr', 'train wall'],
                                   [[*(r[k] for k in ('model', 'seed', 'epochs', 'width', 'lr')),
                                     fmt_minutes(r['train_wall_s'])] for r in stats['runs']])]
-        lines += ['', '```', *(r['command'] for r in stats['runs'] if r['command']), '```']
+        lines += ['', '```', *(portable(r['command']) for r in stats['runs'] if r['command']), '```']
     return lines

@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from benchmarks.imagenette.common import fmt, fmt_minutes
+from benchmarks.imagenette.figures import finish_and_save
 
 HALF_POINT = 0.5
 DIP_KEYS = ('proxy', 'calibrated', 'interpolated', 'envelope')
@@ -325,9 +326,4 @@ def plot(result: dict, path: Path) -> Path | None:
     ax.set_xlabel('test size T (px)')
     ax.set_ylabel(f'top-1 (%) on {result["num_images"]:,} Imagenette val images')
     ax.set_title(f'{arch} SAN on Imagenette: ideal and proxy inference')
-    ax.legend(fontsize=7, loc='upper center', bbox_to_anchor=(0.5, -0.13), ncol=2, frameon=False)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120, metadata={'Software': None})
-    plt.close(fig)
-    return path
+    return finish_and_save(fig, ax, path)

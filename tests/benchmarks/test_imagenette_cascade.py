@@ -1,4 +1,4 @@
-"""Smoke test of the Imagenette cascade benchmark (issue 27) on a tiny SAN and generated images: the
+"""Smoke test of the Imagenette cascade benchmark on a tiny SAN and generated images: the
 single-size, averaging, cross-fitted cascade and learned-predictor numbers, the timing and the report
 are written."""
 import json
@@ -65,6 +65,11 @@ def test_the_benchmark_reports_every_comparison(tiny_run):
     assert '## Targets' in md and 'ratio' in md and 'imagenette_lr_sweep.json' in md
     assert json.loads(out.with_suffix('.json').read_text())['single_size']['64']['top1'] == \
         result['single_size'][64]['top1']
+    assert str(config) not in md and str(checkpoint) not in md  # the paths of this machine are not printed
+    # the same markdown again from the json alone
+    out.with_suffix('.md').unlink()
+    cascade.main(['--from', str(out.with_suffix('.json')), '--out', str(out)])
+    assert out.with_suffix('.md').read_text() == md
 
 
 def test_a_predictor_that_sees_the_answer_picks_the_cheapest_right_size():

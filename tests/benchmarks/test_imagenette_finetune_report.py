@@ -1,4 +1,4 @@
-"""The issue-15 fine-tune report: fine-tuned minus from-scratch per training size, the compute
+"""The fine-tune report: fine-tuned minus from-scratch per training size, the compute
 ratio and the target, on fake runs with known numbers."""
 import json
 from pathlib import Path
@@ -31,6 +31,10 @@ def test_gain_per_size_and_the_target(tmp_path):
     assert summary['mean_gain'] == {'finetune_0': pytest.approx(0.5)}
     assert summary['san_epoch_ratio'] == pytest.approx(1 / 3) and summary['target_met'] is True
     assert '| lr 0.01 | +1.00 | +0.00 | +1.00 | +0.50 | +0.00 | +0.50 |' in (tmp_path / 'r.md').read_text()
+    # the same markdown again from the json alone
+    report.main(['--from', str(tmp_path / 'r.json'), '--out', str(tmp_path / 'again')])
+    assert (tmp_path / 'again.md').read_text() == (tmp_path / 'r.md').read_text()
+    assert not (tmp_path / 'again.json').exists()
     # a second rate whose mean is lower but which misses at 48: the best (the first) decides the target
     worse = write_san(tmp_path / 'ft2', dict(zip(TRAIN, (71.0, 69.0, 67.9, 66.5, 64.0))), 5, lr=0.05)
     report.main(['--finetune', str(good), str(worse), '--scratch', str(scratch), '--baseline', str(base),
@@ -48,3 +52,9 @@ def test_unfinished_run_is_named(tmp_path):
     (tmp_path / 'ft').mkdir()
     with pytest.raises(SystemExit, match='ft: no eval.json or timing.json'):
         report.main(['--finetune', str(tmp_path / 'ft'), '--scratch', str(tmp_path), '--baseline', str(tmp_path)])
+
+
+def test_neither_folders_nor_a_json_is_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        report.main(['--scratch', str(tmp_path)])
+    assert 'give --finetune, --scratch and --baseline (the run folders), or --from REPORT.json' in capsys.readouterr().err

@@ -1,5 +1,8 @@
 """benchmarks/imagenette/loss_scale.py: both architectures of the runner's protocol, one results file."""
 import json
+from pathlib import Path
+
+import pytest
 
 from image_layouts import write_image_folder
 
@@ -19,3 +22,12 @@ def test_loss_scale_benchmark_measures_both_architectures(tmp_path):
         assert r['curvature_ratio']['sum'] > r['curvature_ratio']['mean']
     md = out.with_suffix('.md').read_text()
     assert md.startswith('# Loss scale at initialisation') and '| mobilenetv2 x0.25 SAN | mean |' in md
+
+
+def test_the_report_is_written_again_from_its_json_alone(tmp_path):
+    committed = Path(loss_scale.__file__).resolve().parents[1] / 'results' / 'imagenette_loss_scale'
+    loss_scale.main(['--from', str(committed.with_suffix('.json')), '--out', str(tmp_path / 'scale')])
+    assert (tmp_path / 'scale.md').read_text() == committed.with_suffix('.md').read_text()
+    (tmp_path / 'other.json').write_text('{"rows": []}')
+    with pytest.raises(SystemExit, match=r'other\.json: not a results json written by loss_scale\.py \(no rows\)'):
+        loss_scale.main(['--from', str(tmp_path / 'other.json'), '--out', str(tmp_path / 'x')])

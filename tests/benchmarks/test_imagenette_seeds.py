@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.imagenette import report, seeds
+from benchmarks.portable_paths import portable
 
 TRAIN = (64, 56, 48, 40, 32)
 TESTS = (64, 48, 32)
@@ -52,7 +53,9 @@ def test_mean_spread_and_where_the_gain_stands(tmp_path):
     assert '| 64 | +6.00 | 1.00 | yes |' in lines and '| 32 | +0.00 | 2.24 | no |' in lines
     # every seed's run is listed with its epochs, width, rate, wall time and command
     assert '| baseline_32 | 2 | 15 | 0.5 | 0.1 | 12.0 min |' in lines and '| san | 0 | 15 | 0.5 | 0.1 | 10.0 min |' in lines
-    assert f"python tools/train.py san_run_config.py --work-dir {dirs[1] / 'san'}" in lines
+    # ... printed without the machine's absolute paths
+    assert f"python tools/train.py san_run_config.py --work-dir {portable(str(dirs[1] / 'san'))}" in lines
+    assert str(tmp_path) not in lines
 
     out, notes = tmp_path / 'report', tmp_path / 'notes.md'
     notes.write_text('## Analysis of these runs')
@@ -61,6 +64,18 @@ def test_mean_spread_and_where_the_gain_stands(tmp_path):
     md = out.with_suffix('.md').read_text()
     assert '## Seeds' in md and '| 64 | +6.00 | 1.00 | yes |' in md
     assert md.rstrip().endswith('## Analysis of these runs') and '## Analysis (issue 7)' not in md
+
+    # --from writes the same markdown again from the json alone (the work dirs gone)
+    for work in dirs:
+        for folder in work.iterdir():
+            for file in folder.iterdir():
+                file.unlink()
+    out.with_suffix('.md').unlink()
+    report.main(['--from', str(out.with_suffix('.json')), '--out', str(out), '--test-resolutions', *map(str, TESTS),
+                 '--notes', str(notes)])
+    assert out.with_suffix('.md').read_text() == md
+    with pytest.raises(SystemExit, match=f'--from {notes}: not a json written by report.py'):
+        report.main(['--from', str(notes), '--out', str(tmp_path / 'bad')])
 
 
 def test_a_model_missing_in_one_seed_is_left_out(tmp_path):

@@ -52,7 +52,7 @@ def test_every_model_trains_evaluates_and_reports(tmp_path, run_module):
     assert json.loads((work / 'san' / 'eval.json').read_text())['proxy'] == {'48': 48, '32': 32}
 
     md = out.with_suffix('.md').read_text()
-    assert '## Baselines' in md and '## Diagonal' in md and '## Issue targets' in md
+    assert '## Baselines' in md and '## Diagonal' in md and '## Targets (SAN' in md
     assert 'Not finished' not in md
     summary = json.loads(out.with_suffix('.json').read_text())['summary']
     assert set(summary['san']['diagonal_gain']) == {'48', '32'}  # only these are tested here
