@@ -41,7 +41,6 @@ committed run summaries (``run_summary.py``), in the order of the table."""
 RESERVED = {
     'five_seeds': ('imagenette_seeds*.json', 'The SAN and the baselines over five seeds'),
     'off_grid_inference': ('imagenette_table2_*.json', 'Ideal and proxy inference between the training sizes'),
-    'resolution_sampling': ('imagenette_sampling*.json', 'Training on a sample of the resolutions'),
     'gpu_cost': ('perf_cuda*.json', 'Cost on a GPU'),
 }
 """Section -> (the results files it is reserved for, its title); none is summarised yet."""
@@ -233,8 +232,38 @@ def gpu_cost(results: Path) -> list[str]:
 
 
 def resolution_sampling(results: Path) -> list[str]:
-    """Reserved: training on a sample of the resolutions at each step."""
-    return _reserved(results, 'resolution_sampling')
+    """Training on a sample of the resolutions at each step: the measured step cost and, once the runs
+    exist (``imagenette_sampling.json``), each sampled SAN against 'all' at its best rate."""
+    path = results / 'imagenette_sampling_cost.json'
+    if not path.exists():
+        return []
+    cost = read_results(path, 'benchmarks/imagenette/sampling_cost.py', required=('rows',))['rows']
+    one, two = cost['sandwich1'], cost['sandwich2']
+    lines = ['**Training on a sample of the resolutions** '
+             '([how](docs/training.md#training-on-a-sample-of-the-resolutions)): a step that runs 64 and 32 px and one '
+             f"of the three sizes between (the sandwich rule) costs {one['ratio_gflops']:.3f}x the GFLOPs and "
+             f"{one['ratio_cpu_s']:.3f}x the CPU time of a step over all five; with two of them "
+             f"{two['ratio_gflops']:.3f}x and {two['ratio_cpu_s']:.3f}x (ResNet-18 SAN, "
+             '[imagenette_sampling_cost.md](benchmarks/results/imagenette_sampling_cost.md)).']
+    report = results / 'imagenette_sampling.json'
+    if not report.exists():
+        return lines + ['Its accuracy is not measured yet.', '']
+    summary = read_results(report, 'benchmarks/imagenette/sampling_report.py', required=('variants',))
+    variants = summary['variants']
+    for name, label in (('san_sandwich1', 'one random size'), ('san_sandwich2', 'two random sizes')):
+        entry = variants.get(name)
+        if entry is None or 'mean_gain' not in entry:
+            continue
+        worst = min(entry['gain'][str(s)] for s in TRAIN_RESOLUTIONS)
+        bracketed = 'bracketed' if entry['bracket']['bracketed'] else 'not bracketed'
+        lines.append(f"With {label}, 15 epochs, at its best rate {entry['lr']:g} ({bracketed}) against 'all' at "
+                     f"{variants['san']['lr']:g}: mean top-1 over the five training sizes {_signed(entry['mean_gain'])}, "
+                     f'worst size {_signed(worst)}, at {entry["compute"]:.2f}x the training compute.')
+    for name, per_lr in summary.get('equal_compute', {}).items():
+        for lr, entry in per_lr.items():
+            lines.append(f"Trained {entry['epochs']} epochs ({entry['compute']:.2f}x the compute of 'all'), lr {lr}: "
+                         f"mean {_signed(entry['mean_gain'])}.")
+    return lines + ['[imagenette_sampling.md](benchmarks/results/imagenette_sampling.md)', '']
 
 
 def per_image_resolution(results: Path) -> list[str]:

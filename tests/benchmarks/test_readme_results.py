@@ -50,7 +50,6 @@ def test_a_section_whose_file_is_absent_writes_nothing(tmp_path):
 @pytest.mark.parametrize('name, title', [
     ('imagenette_seeds.json', 'The SAN and the baselines over five seeds'),
     ('imagenette_table2_resnet18.json', 'Ideal and proxy inference between the training sizes'),
-    ('imagenette_sampling_cost.json', 'Training on a sample of the resolutions'),
     ('perf_cuda.json', 'Cost on a GPU')])
 def test_a_results_file_of_a_reserved_section_is_linked_under_its_title(tmp_path, name, title):
     results = tmp_path / 'benchmarks' / 'results'
@@ -74,3 +73,11 @@ def test_the_papers_numbers_in_the_model_zoo_page_are_those_of_the_committed_fil
             row = next(line for line in zoo.splitlines() if line.startswith(label))
             values = [float(v) for v in row.split('|')[2:-1]]
             assert values == [cells[kind][str(s)] for s in paper['resolutions']], row
+
+
+def test_the_sampling_section_gives_the_measured_step_cost_and_says_what_is_not_measured():
+    lines = readme_results.resolution_sampling(RESULTS)
+    cost = json.loads((RESULTS / 'imagenette_sampling_cost.json').read_text())['rows']
+    assert f"{cost['sandwich1']['ratio_gflops']:.3f}x the GFLOPs" in lines[0]
+    if not (RESULTS / 'imagenette_sampling.json').exists():
+        assert lines[1] == 'Its accuracy is not measured yet.'
