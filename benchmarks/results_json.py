@@ -1,4 +1,5 @@
-"""Reading a committed results file back, for the scripts that rewrite a report from its json.
+"""Results files: writing one (``jsonable``) and reading it back, for the scripts that rewrite a report
+from its json.
 
 JSON turns the integer keys of a report (sizes in px, batch sizes, k) into strings; ``int_keys``
 turns them back, so that a report written again from its json sees what the measuring run saw.
@@ -7,6 +8,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+
+
+def jsonable(value):
+    """``value`` with every dict key a string and tuples as lists, as ``json.dumps`` writes it.
+
+    Example:
+        >>> jsonable({64: (1, 2)})
+        {'64': [1, 2]}
+    """
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    return value
 
 
 def int_keys(obj: dict) -> dict:

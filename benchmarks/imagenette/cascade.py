@@ -39,7 +39,7 @@ from benchmarks.imagenette.cascade_targets import MIN_SAVING, at_budget_met, at_
 from benchmarks.imagenette.resolution_predictor import crossfit_predictor, predictor_inputs
 from benchmarks.markdown import markdown_table
 from benchmarks.portable_paths import portable
-from benchmarks.results_json import read_results
+from benchmarks.results_json import jsonable, read_results
 
 REPO = Path(__file__).resolve().parents[2]
 SWEEP = REPO / 'benchmarks' / 'results' / 'imagenette_lr_sweep.json'
@@ -443,13 +443,6 @@ def plot(r: dict, path: Path) -> Path | None:
     return path
 
 
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
-
 
 def main(argv: Sequence[str] | None = None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -481,7 +474,7 @@ def main(argv: Sequence[str] | None = None) -> dict:
     result = measure(args)
     out.parent.mkdir(parents=True, exist_ok=True)
     png = plot(result, out.with_suffix('.png'))
-    out.with_suffix('.json').write_text(json.dumps(_jsonable(result), indent=1) + '\n')
+    out.with_suffix('.json').write_text(json.dumps(jsonable(result), indent=1) + '\n')
     out.with_suffix('.md').write_text(markdown(result, png))
     print(out.with_suffix('.md').read_text())
     return result

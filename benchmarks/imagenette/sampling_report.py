@@ -28,6 +28,7 @@ from pathlib import Path
 from benchmarks.imagenette.common import TEST_RESOLUTIONS, TRAIN_RESOLUTIONS, fmt
 from benchmarks.imagenette.lr_sweep import bracket, bracket_status, load_previous, load_runs, mean, merge_runs
 from benchmarks.markdown import markdown_table
+from benchmarks.results_json import jsonable
 
 VARIANTS = {'san': 'all', 'san_sandwich1': 'sandwich1', 'san_sandwich2': 'sandwich2'}
 """run.py's model name -> the cost benchmark's row of the same sampling."""
@@ -184,17 +185,10 @@ def main(argv=None) -> None:
         argv if argv is not None else __import__('sys').argv[1:])
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.with_suffix('.json').write_text(json.dumps(_jsonable(summary), indent=1) + '\n')
+    out.with_suffix('.json').write_text(json.dumps(jsonable(summary), indent=1) + '\n')
     out.with_suffix('.md').write_text(markdown(summary, command.strip()))
     print(out.with_suffix('.md').read_text())
 
-
-def _jsonable(value):
-    if isinstance(value, dict):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
 
 
 if __name__ == '__main__':
