@@ -18,7 +18,10 @@ def test_the_block_says_where_its_numbers_come_from():
     text = block(RESULTS)
     assert text.startswith(BEGIN) and text.endswith(END)
     assert '| | SAN - baseline | +1.76 | +0.89 | +2.60 | +2.04 | +2.45 | **+1.95** |' in text  # ResNet-18 sweep
-    assert '+1.37 (0.76) at 32 px, does not stand' in text and '+11.88 (3.73) at 32 px, **stands**' in text
+    for name in ('imagenette_lr_sweep.json', 'imagenette_mobilenetv2_lr_sweep.json'):  # the seeds, as the json has them
+        seeds = json.loads((RESULTS / name).read_text())['seeds']['32']
+        verdict = '**stands**' if seeds['stands'] else 'does not stand'
+        assert f"{seeds['gain']:+.2f} ({seeds['spread']:.2f}) at 32 px, {verdict}" in text
     assert '**No GPU figure exists yet**' in text and 'not measured here' in text
 
 
