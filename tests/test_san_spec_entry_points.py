@@ -16,6 +16,7 @@ import pytest
 import timm
 import torch
 from mmengine.config import Config
+from mmengine.registry import DefaultScope
 from mmpretrain.registry import MODELS
 
 import san_plugin.mm  # noqa: F401  (registers SANClassifier)
@@ -50,7 +51,8 @@ def by_mmpretrain_config(settings: dict) -> torch.nn.Module:
         type='SANClassifier', san=settings,
         backbone=dict(type='ResNet', depth=18, base_channels=8, stem_channels=8, out_indices=(3,)),
         neck=dict(type='GlobalAveragePooling'), head=dict(type='SANClsHead', num_classes=3, in_channels=64))))
-    return MODELS.build(cfg.model).backbone
+    with DefaultScope.overwrite_default_scope('mmpretrain'):  # whatever scope an earlier test left
+        return MODELS.build(cfg.model).backbone
 
 
 ENTRY_POINTS = {'convert': by_convert, 'timm.create_model': by_timm, 'MMPretrain config': by_mmpretrain_config}

@@ -41,7 +41,7 @@ def test_bad_resolution_sets_in_configs_are_refused_naming_the_value(resolutions
     (dict(exclude='conv1'), ValueError, 'model.san.exclude must be a list of layer-name patterns'),
     (dict(regenerate_kernels='no'), TypeError, "model.san.regenerate_kernels must be True or False, got 'no'"),
     (dict(meta_hiden=8), ValueError, "unknown san option(s) ['meta_hiden']; known: ['convs', 'encoding', 'exclude', "
-                                     "'init', 'meta_hidden', 'mode', 'regenerate_kernels', 'resolutions']"),
+                                     "'init', 'meta_hidden', 'mode', 'regenerate_kernels', 'resolutions', 'sampling']"),
 ])
 def test_a_bad_san_setting_is_refused_naming_its_key(san, error, message):
     with pytest.raises(error, match=re.escape(message)):
