@@ -23,6 +23,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import shlex
 import subprocess
 import sys
@@ -169,7 +170,8 @@ def model_config(name: str, args: argparse.Namespace):
                              begin=warmup, end=epochs, convert_to_iter_based=True))
     cfg.param_scheduler = schedule
     cfg.train_cfg = dict(by_epoch=True, max_epochs=epochs, val_interval=epochs)
-    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=epochs, max_keep_ckpts=1, save_last=True,
+    # Every epoch, keeping one: a run killed mid-way resumes from its last epoch (see train()).
+    cfg.default_hooks.checkpoint = dict(type='CheckpointHook', interval=1, max_keep_ckpts=1, save_last=True,
                                         save_best=None)
     cfg.randomness = dict(seed=args.seed, deterministic=False)
     if args.views == 'crop' and is_san(cfg):
@@ -244,16 +246,19 @@ def train(name: str, args: argparse.Namespace) -> None:
     cfg_path = work / f'{name}_run_config.py'
     cfg.dump(str(cfg_path))
     # No validation during training: evaluate() measures every resolution afterwards.
-    command = [sys.executable, str(REPO / 'tools/train.py'), str(cfg_path), '--work-dir', str(work), '--no-validate']
+    resumed_from = latest_epoch(work)
+    command = [sys.executable, str(REPO / 'tools/train.py'), str(cfg_path), '--work-dir', str(work), '--no-validate',
+               '--auto-resume']
     env = dict(os.environ)
     if args.threads:  # one thread avoids OpenMP spin-waiting on an oversubscribed machine
         env['OMP_NUM_THREADS'] = env['MKL_NUM_THREADS'] = str(args.threads)
-    print(f'[{name}] training {epochs} epochs: {shlex.join(command)}', flush=True)
+    resuming = f' (resuming after epoch {resumed_from})' if resumed_from else ''
+    print(f'[{name}] training {epochs} epochs{resuming}: {shlex.join(command)}', flush=True)
     start = time.time()
     if args.in_process:
         train_in_process(cfg_path, work)
     else:
-        with open(work / 'train_stdout.log', 'w') as log:
+        with open(work / 'train_stdout.log', 'a' if resumed_from else 'w') as log:
             result = subprocess.run(command, cwd=REPO, stdout=log, stderr=subprocess.STDOUT, env=env)
         if result.returncode != 0:
             raise SystemExit(f'[{name}] training failed (exit {result.returncode}); see {work / "train_stdout.log"}')
@@ -262,15 +267,27 @@ def train(name: str, args: argparse.Namespace) -> None:
         model=name, config=configs_for(args.arch)[name], epochs=epochs, batch_size=cfg.train_dataloader.batch_size,
         lr=cfg.optim_wrapper.optimizer.lr, arch=args.arch, width=backbone_width(cfg), seed=args.seed, train_wall_s=round(wall, 1),
         started=time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(start)), checkpoint=str(checkpoint),
+        resumed_after_epoch=resumed_from,  # train_wall_s then covers only the epochs after it
         command=shlex.join(command)), indent=2))
     print(f'[{name}] trained in {wall / 60:.1f} min', flush=True)
 
 
+def latest_epoch(work: Path) -> int:
+    """The epoch of the checkpoint an interrupted run in ``work`` left (0: none)."""
+    pointer = work / 'last_checkpoint'
+    if not pointer.exists():
+        return 0
+    match = re.search(r'epoch_(\d+)\.pth$', pointer.read_text().strip())
+    return int(match.group(1)) if match else 0
+
+
 def train_in_process(cfg_path: Path, work: Path) -> None:
-    """``tools/train.py CONFIG --work-dir WORK --no-validate`` without a new interpreter."""
+    """``tools/train.py CONFIG --work-dir WORK --no-validate --auto-resume`` without a new interpreter."""
+    from san_plugin.mm.cli.auto_resume import apply_auto_resume
     from san_plugin.mm.cli.config import load_config
     from san_plugin.mm.runner import build_runner
     cfg = load_config(str(cfg_path), None, str(work))
+    apply_auto_resume(cfg)
     cfg.val_cfg = cfg.val_dataloader = cfg.val_evaluator = None
     build_runner(cfg).train()  # SANRunner: derives the training sizes from the config's one statement
 

@@ -179,3 +179,37 @@ def test_views_from_crop_rewrites_only_the_san_pipeline(run_module):
     assert step.largest_only is True and default.data_preprocessor.resize_on_device is True
     baseline, _ = run_module.model_config('baseline_64', crop)
     assert baseline.to_dict() == run_module.model_config('baseline_64', shipped)[0].to_dict()
+
+
+def test_a_run_killed_mid_way_resumes_from_its_last_epoch(tmp_path, run_module, monkeypatch):
+    """Every epoch leaves a checkpoint; running the same command again continues after the last one
+    instead of starting over (a machine lost mid-run costs at most one epoch)."""
+    import torch
+    from mmengine.runner import EpochBasedTrainLoop
+    data = write_image_folder(tmp_path / 'data', per_split={'train': 2, 'val': 2}, sizes=((40, 40),))
+    work = tmp_path / 'work'
+    options = ['--models', 'baseline_32', '--width', '0.25', '--data-root', str(data), '--work-dir', str(work),
+               '--epochs', '2', '--warmup-epochs', '0', '--batch-size', '8', '--num-workers', '0', '--steps', 'train',
+               '--in-process', '--threads', '1']
+    run_epoch = EpochBasedTrainLoop.run_epoch
+
+    def killed_in_second_epoch(loop):
+        if loop.epoch == 1:
+            raise KeyboardInterrupt('machine lost')
+        run_epoch(loop)
+
+    threads = torch.get_num_threads()
+    try:
+        monkeypatch.setattr(EpochBasedTrainLoop, 'run_epoch', killed_in_second_epoch)
+        with pytest.raises(KeyboardInterrupt):
+            run_module.main(options)
+        run_dir = work / 'baseline_32'
+        assert (run_dir / 'epoch_1.pth').exists() and not (run_dir / 'timing.json').exists()
+        monkeypatch.setattr(EpochBasedTrainLoop, 'run_epoch', run_epoch)
+        run_module.main(options)
+    finally:
+        torch.set_num_threads(threads)
+    timing = json.loads((run_dir / 'timing.json').read_text())
+    assert timing['resumed_after_epoch'] == 1 and Path(timing['checkpoint']).name == 'epoch_2.pth'
+    assert (run_dir / 'epoch_2.pth').exists() and not (run_dir / 'epoch_1.pth').exists()
+    assert torch.load(run_dir / 'epoch_2.pth', map_location='cpu', weights_only=False)['meta']['epoch'] == 2
