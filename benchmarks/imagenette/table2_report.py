@@ -10,6 +10,7 @@ from pathlib import Path
 
 from benchmarks.imagenette.common import fmt, fmt_minutes
 from benchmarks.imagenette.figures import finish_and_save
+from benchmarks.portable_paths import portable
 
 HALF_POINT = 0.5
 DIP_KEYS = ('proxy', 'calibrated', 'interpolated', 'envelope')
@@ -100,7 +101,7 @@ def _pct_range(r) -> str:
 
 def _model_text(record: dict) -> str:
     info = record['run_info']
-    parts = [f"`{record['dir']}` ({record['config']}", f"checkpoint `{Path(record['checkpoint']).name}`"]
+    parts = [f"`{portable(record['dir'])}` ({record['config']}", f"checkpoint `{Path(record['checkpoint']).name}`"]
     for key, label in (('epochs', 'epochs'), ('lr', 'lr'), ('width', 'width x'), ('seed', 'seed')):
         if info.get(key) is not None:
             parts.append(f'{label} {info[key]}' if label != 'width x' else f'width x{info[key]}')
@@ -280,14 +281,14 @@ def _train(result: dict, name: str) -> str:
 def _setup(result: dict) -> list[str]:
     cost, machine = result['cost'], result['machine']
     lines = ['## Setup and cost', '',
-             f'Command: `{result["command"]}` (started {result["started"]}).', '',
+             f'Command: `{portable(result["command"])}` (started {result["started"]}).', '',
              f'Evaluation: {cost["forwards_per_image"]} forward passes per validation image (every setting at every '
              f'size{", and the diagnosis" if result.get("diagnose") else ""}), one decode per image, batches of '
              f'{cost["batch_size"]}, {fmt_minutes(cost["eval_wall_s"])}; the whole run '
              f'{fmt_minutes(cost["total_wall_s"])} on {machine["cpus"]} CPU cores ({machine["processor"]}, '
              f'{cost["threads"]} torch threads, torch {machine["torch"]}); wall times include whatever else ran on '
              'the machine.', '', 'Models (their run records are in the json):', '',
-             f'- SAN: {_model_text(result["san"])}; trained with `{result["san"]["run_info"].get("command", "?")}`']
+             f'- SAN: {_model_text(result["san"])}; trained with `{portable(result["san"]["run_info"].get("command", "?"))}`']
     for name, record in result['baselines'].items():
         lines.append(f'- `{name}` (trained at {_train(result, name)}): {_model_text(record)}')
     return lines + ['']

@@ -96,6 +96,7 @@ def test_from_json_rewrites_the_same_markdown(measured):
                     '### The same pixels at another size', '### Test crops'):
         assert heading in text
     assert Path(f'{measured["prefix"]}.png').stat().st_size > 0
+    assert str(measured['work']) not in text  # no path of the machine that ran it
 
 
 def test_diagnosis_tables(measured):

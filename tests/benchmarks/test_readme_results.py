@@ -52,7 +52,6 @@ def test_a_section_whose_file_is_absent_writes_nothing(tmp_path):
 
 @pytest.mark.parametrize('name, title', [
     ('imagenette_seeds.json', 'The SAN and the baselines over five seeds'),
-    ('imagenette_table2_resnet18.json', 'Ideal and proxy inference between the training sizes'),
     ('perf_cuda.json', 'Cost on a GPU')])
 def test_a_results_file_of_a_reserved_section_is_linked_under_its_title(tmp_path, name, title):
     results = tmp_path / 'benchmarks' / 'results'
@@ -84,3 +83,12 @@ def test_the_sampling_section_gives_the_measured_step_cost_and_says_what_is_not_
     assert f"{cost['sandwich1']['ratio_gflops']:.3f}x the GFLOPs" in lines[0]
     if not (RESULTS / 'imagenette_sampling.json').exists():
         assert lines[1] == 'Its accuracy is not measured yet.'
+
+
+def test_the_off_grid_section_gives_each_size_before_and_after_calibration_from_the_json():
+    text = readme_results.off_grid_inference(RESULTS)[0]
+    result = json.loads((RESULTS / 'imagenette_table2_resnet18.json').read_text())
+    for size in (72, 44, 36):
+        row = result['summary']['per_size'][str(size)]
+        assert f"{size} px {row['proxy']:.2f} -> {row['calibrated']:.2f}" in text
+    assert 'worst at 36 px' in text and '(the paper, at ImageNet sizes: within 0.2)' in text
