@@ -24,18 +24,23 @@ DIVERGENCE_MARK = 'SAN training is diverging'
 
 
 def epoch_losses(run_dir: Path) -> dict[int, dict[str, float]]:
-    """``{epoch: {loss name: mean over the epoch's logged iterations}}`` from the newest scalars.json."""
-    files = sorted(run_dir.glob('*/vis_data/scalars.json'))
-    if not files:
-        return {}
+    """``{epoch: {loss name: mean over the epoch's logged iterations}}`` from the run's scalars.json files.
+
+    A run resumed after a crash (``run.py`` runs again with ``--auto-resume``) logs into a new
+    timestamped folder from the epoch it resumed; an epoch logged by several folders is taken from
+    the newest (the epochs of an abandoned attempt are replaced by those of the run that finished).
+    """
     per_epoch: dict[int, dict[str, list[float]]] = {}
-    for line in files[-1].read_text().splitlines():
-        record = json.loads(line)
-        if 'epoch' not in record:
-            continue
-        for key, value in record.items():
-            if key.startswith('loss') or key == 'lr':
-                per_epoch.setdefault(int(record['epoch']), {}).setdefault(key, []).append(float(value))
+    for path in sorted(run_dir.glob('*/vis_data/scalars.json')):  # oldest first: the newest wins
+        logged: dict[int, dict[str, list[float]]] = {}
+        for line in path.read_text().splitlines():
+            record = json.loads(line)
+            if 'epoch' not in record:
+                continue
+            for key, value in record.items():
+                if key.startswith('loss') or key == 'lr':
+                    logged.setdefault(int(record['epoch']), {}).setdefault(key, []).append(float(value))
+        per_epoch.update(logged)
     return {epoch: {k: statistics.fmean(v) for k, v in losses.items()} for epoch, losses in sorted(per_epoch.items())}
 
 

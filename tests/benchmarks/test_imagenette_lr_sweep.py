@@ -187,3 +187,19 @@ def test_run_summaries_carry_what_the_report_needs_and_it_regenerates_from_them(
     assert from_work['best_vs_best']['san']['mean_gain'] == pytest.approx(2.0)
     with pytest.raises(SystemExit, match='no finished run'):
         run_summary.main([str(tmp_path / 'empty'), str(summaries)])
+
+
+def test_a_resumed_runs_epochs_come_from_every_log_folder_the_newest_winning(tmp_path):
+    """A run resumed after a crash logs its later epochs into a new folder: the summary has them all,
+    and an epoch both folders logged (the one the crash cut short) is the resumed run's."""
+    def write(folder: str, records: list[dict]) -> None:
+        path = tmp_path / folder / 'vis_data' / 'scalars.json'
+        path.parent.mkdir(parents=True)
+        path.write_text('\n'.join(json.dumps(r) for r in records) + '\n')
+
+    write('20261207_100000', [{'epoch': 1, 'iter': 10, 'lr': 0.1, 'loss': 4.0},
+                              {'epoch': 2, 'iter': 20, 'lr': 0.1, 'loss': 9.0}])  # cut short in epoch 2
+    write('20261207_120000', [{'epoch': 2, 'iter': 20, 'lr': 0.1, 'loss': 3.0},
+                              {'epoch': 3, 'iter': 30, 'lr': 0.05, 'loss': 2.0}])
+    assert run_summary.epoch_losses(tmp_path) == {1: {'lr': 0.1, 'loss': 4.0}, 2: {'lr': 0.1, 'loss': 3.0},
+                                                  3: {'lr': 0.05, 'loss': 2.0}}
