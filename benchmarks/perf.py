@@ -85,6 +85,7 @@ class Settings:
                    latency_resolution=48, latency_repeats=3, latency_calls=1, data_images=32, data_batch=8,
                    data_repeats=1, memory_parallel=4, views_images=16, views_batch=8, views_repeats=1,
                    views_pixel_images=4, views_cpu_images=16,
+                   amp_models=['resnet10t'],  # the bf16 path on a smaller net (the compile path costs the same)
                    compile_backend='aot_eager')  # exercises the path without a C++ compile
 
 

@@ -80,6 +80,7 @@ def markdown(result: SweepResult) -> str:
         lines += [f'SAN training resolutions: {", ".join(map(str, result.training_resolutions))}. '
                   'Bold: the proxy-inference cell of each test resolution T (the SAN row S_j = S(T), the '
                   'nearest training resolution).', '']
+        lines += off_grid_note(result)
     metrics = ['top1'] + (['top5'] if any(a.top5 is not None for r in result.rows for a in r.cells.values()) else [])
     for metric in metrics:
         lines += [f'## {metric.replace("top", "Top-")} accuracy (%)', '', *_matrix(result, metric), '']
@@ -92,6 +93,26 @@ def markdown(result: SweepResult) -> str:
                   'at one resolution: the best cell at no more GFLOPs, and the cell at the largest view. '
                   'Gain: top-1 points of the ensemble over that cell.', '', *_tta_table(result), '']
     return '\n'.join(lines)
+
+
+def off_grid_note(result: SweepResult) -> list[str]:
+    """A warning for the SAN's test resolutions off its training grid that ran as proxy inference.
+
+    Such a size runs with the encoding and BN branch of the nearest training size, whose BN
+    statistics need not fit the feature maps of that size; ideal inference with a BN branch
+    calibrated at the size recovers most of the loss (measured: docs/results.md). Sizes with a
+    calibrated branch in an ideal-mode sweep (``meta['calibrated']``) are not listed.
+    """
+    covered = set(result.meta.get('calibrated', ())) if result.meta.get('mode') == 'ideal' else set()
+    off = [t for t in result.test_resolutions if t not in result.training_resolutions and t not in covered]
+    if not off:
+        return []
+    sizes = ' '.join(map(str, off))
+    return [f'Off the training grid: {", ".join(map(str, off))} px ran as proxy inference, without a BN branch '
+            'calibrated at the size; there it can lose several points (measured on Imagenette in the '
+            "project's docs/results.md, the paper's Table 2). Calibrate those sizes and sweep in ideal mode: "
+            f'`python tools/calibrate_bn.py CONFIG CHECKPOINT --resolutions {sizes}`, then '
+            '`tools/eval_resolutions.py CONFIG CALIBRATED_CHECKPOINT --mode ideal`.', '']
 
 
 def source_name(source: str) -> str:

@@ -116,6 +116,7 @@ def sweep(san: tuple[Config, str] | None, baselines: Sequence[tuple[Config, str]
             rows.append(SweepRow.ideal(cells['SAN ideal'],
                                        label=f'SAN ideal (calibrated: {list(controller.calibrated) or "none"})'))
         meta['san_checkpoint'] = checkpoint
+        meta['calibrated'] = list(controller.calibrated)
         if measure_costs:
             costs = resolution_costs(model, test_resolutions, batch_size=batch_size, device=device)
         if tta:

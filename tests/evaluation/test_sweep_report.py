@@ -12,6 +12,7 @@ from PIL import Image
 from san_plugin.core import nearest_resolution
 from san_plugin.evaluation import (Cost, NoOperatingPointError, SweepResult, SweepRow, pick_operating_point,
                              write_sweep_report)
+from san_plugin.evaluation.sweep_report import markdown
 
 TRAINING = (64, 48, 32)
 TESTS = (80, 64, 56, 48, 40, 32, 24)
@@ -114,3 +115,17 @@ def test_pick_operating_point():
         pick_operating_point(result, budget_ms=1e-6)
     with pytest.raises(NoOperatingPointError, match='no costs were measured'):
         pick_operating_point(make_result(costs=False), budget_gflops=1.0)
+
+
+def test_sizes_off_the_grid_run_as_proxy_are_named_with_the_calibration_command():
+    result = make_result()  # training 64/48/32; tests 80/56/40/24 lie off the grid
+    text = markdown(result)
+    assert 'Off the training grid: 80, 56, 40, 24 px ran as proxy inference' in text
+    assert '`python tools/calibrate_bn.py CONFIG CHECKPOINT --resolutions 80 56 40 24`' in text
+    result.meta.update(mode='ideal', calibrated=[56, 40])  # an ideal sweep: calibrated sizes ran their own branch
+    assert 'Off the training grid: 80, 24 px ran as proxy' in markdown(result)
+    result.meta['calibrated'] = [80, 56, 40, 24]
+    assert 'Off the training grid' not in markdown(result)
+    on_grid = SweepResult(training_resolutions=TRAINING, rows=[SweepRow.san(s, {t: 50.0 for t in TRAINING})
+                                                                for s in TRAINING])
+    assert 'Off the training grid' not in markdown(on_grid)
