@@ -283,15 +283,26 @@ def resolution_sampling(results: Path) -> list[str]:
         if entry is None or 'mean_gain' not in entry:
             continue
         worst = min(entry['gain'][str(s)] for s in TRAIN_RESOLUTIONS)
-        bracketed = 'bracketed' if entry['bracket']['bracketed'] else 'not bracketed'
-        lines.append(f"With {label}, 15 epochs, at its best rate {entry['lr']:g} ({bracketed}) against 'all' at "
-                     f"{variants['san']['lr']:g}: mean top-1 over the five training sizes {_signed(entry['mean_gain'])}, "
-                     f'worst size {_signed(worst)}, at {entry["compute"]:.2f}x the training compute.')
+        lines.append(f"With {label}, 15 epochs, {_sampled_rate(entry, variants['san']['lr'])} against 'all' at its "
+                     f"best rate {variants['san']['lr']:g}: mean top-1 over the five training sizes "
+                     f"{_signed(entry['mean_gain'])}, worst size {_signed(worst)}, at {entry['compute']:.2f}x the "
+                     'training compute.')
     for name, per_lr in summary.get('equal_compute', {}).items():
         for lr, entry in per_lr.items():
             lines.append(f"Trained {entry['epochs']} epochs ({entry['compute']:.2f}x the compute of 'all'), lr {lr}: "
                          f"mean {_signed(entry['mean_gain'])}.")
     return lines + ['[imagenette_sampling.md](benchmarks/results/imagenette_sampling.md)', '']
+
+
+def _sampled_rate(entry: dict, reference_lr: float) -> str:
+    """Which rate a sampled SAN's row is at, and what the comparison is worth."""
+    lr = entry['lr']
+    if entry['bracket']['bracketed']:
+        return f'at its best rate {lr:g} (bracketed)'
+    if len(entry.get('rates', {})) == 1:
+        same = ", the same rate: a same-setting comparison" if lr == reference_lr else ''
+        return f'at {lr:g}, the only rate run so far (not its bracketed best{same})'
+    return f'at {lr:g}, the best of the rates tried (not bracketed)'
 
 
 def per_image_resolution(results: Path) -> list[str]:

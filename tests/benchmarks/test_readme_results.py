@@ -92,3 +92,14 @@ def test_the_off_grid_section_gives_each_size_before_and_after_calibration_from_
         row = result['summary']['per_size'][str(size)]
         assert f"{size} px {row['proxy']:.2f} -> {row['calibrated']:.2f}" in text
     assert 'worst at 36 px' in text and '(the paper, at ImageNet sizes: within 0.2)' in text
+
+
+@pytest.mark.parametrize('rates, bracketed, lr, phrase', [
+    ({'0.1': 76.0}, False, 0.1, 'at 0.1, the only rate run so far (not its bracketed best, the same rate: a '
+                                'same-setting comparison)'),
+    ({'0.2': 76.0}, False, 0.2, 'at 0.2, the only rate run so far (not its bracketed best)'),
+    ({'0.1': 75.0, '0.2': 76.0}, False, 0.2, 'at 0.2, the best of the rates tried (not bracketed)'),
+    ({'0.05': 74.0, '0.1': 76.0, '0.2': 75.0}, True, 0.1, 'at its best rate 0.1 (bracketed)')])
+def test_a_sampled_sans_rate_is_labelled_by_what_was_run(rates, bracketed, lr, phrase):
+    entry = {'lr': lr, 'rates': rates, 'bracket': {'bracketed': bracketed}}
+    assert readme_results._sampled_rate(entry, reference_lr=0.1) == phrase
